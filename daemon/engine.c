@@ -1,0 +1,463 @@
+/*
+ * engine.c -- the handshake engine: LISTEN and SYN-RECEIVED for synguard's
+ * ports (RFC 9293 3.10.7.2 and 3.10.7.4), with the half-open table, its
+ * timers and SYN cookies (RFC 4987).
+ *
+ * Per segment it does a bounded amount of work: one table lookup, at most
+ * one cookie computation, at most one reply. It never allocates, never
+ * makes a system call itself, and never answers with an RST.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "engine.h"
+
+/* RFC 9293 3.7.1: a peer that sends no MSS option accepts 536 bytes. */
+#define DEFAULT_PEER_MSS 536
+/* Linux's TCP_MIN_MSS: smaller values only serve to make us send tiny
+ * segments (CVE-2019-11479); the kernel clamps the same way. */
+#define MIN_PEER_MSS 88
+
+struct sg_engine {
+	struct sg_engine_conf conf;
+	struct sg_listen_conf listen[SG_CONFIG_MAX_LISTEN];
+	struct sg_halfopen *table;
+	struct sg_cookie_secret secret;
+	struct sg_sipkey isn_key; /* ISNs and TSval offsets (RFC 6528,
+				     RFC 7323 5.4), derived from secret */
+	struct sg_engine_ops ops;
+	void *arg;
+	struct sg_stats *stats;
+	const struct sg_clock *now; /* during engine_timers only */
+};
+
+/* Count a dropped segment. */
+static void
+drop(struct sg_engine *e, enum sg_reason r)
+{
+	e->stats->drops[r]++;
+}
+
+/* Whether the segment is addressed to one of the listen entries. */
+static bool
+listen_match(const struct sg_engine *e, const struct sg_tuple *t)
+{
+	static const uint8_t any[16];
+	size_t alen = t->family == AF_INET ? 4 : 16;
+
+	for (unsigned i = 0; i < e->conf.nlisten; i++) {
+		const struct sg_listen_conf *l = &e->listen[i];
+		if (l->port != t->local_port || l->family != t->family)
+			continue;
+		if (memcmp(l->addr, any, alen) == 0 ||
+		    memcmp(l->addr, t->local_addr, alen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A keyed hash of the 4-tuple and one more word, for ISNs and offsets. */
+static uint32_t
+tuple_hash(const struct sg_engine *e, const struct sg_tuple *t, uint32_t salt)
+{
+	struct {
+		struct sg_tuple t;
+		uint32_t salt;
+	} in;
+
+	memset(&in, 0, sizeof(in));
+	in.t = *t;
+	in.salt = salt;
+	return (uint32_t)siphash24(&e->isn_key, &in, sizeof(in));
+}
+
+/* Our TSval now for this connection: a millisecond clock with a per-tuple
+ * offset, so TSvals reveal neither uptime nor other flows (RFC 7323 5.4). */
+static uint32_t
+tsval_now(const struct sg_engine *e, const struct sg_tuple *t,
+    const struct sg_clock *now)
+{
+	return (uint32_t)now->mono_ms + tuple_hash(e, t, 0x54530000u);
+}
+
+/* ISN for a table entry: RFC 6528, a keyed hash of the connection plus a
+ * clock ticking every 4 us. */
+static uint32_t
+isn_new(const struct sg_engine *e, const struct sg_tuple *t,
+    uint32_t client_isn, const struct sg_clock *now)
+{
+	return tuple_hash(e, t, client_isn) + (uint32_t)(now->mono_ms * 250);
+}
+
+/* The client's MSS to use for sending: 536 if absent, floored. */
+static uint16_t
+peer_mss(const struct sg_tcpopts *o)
+{
+	uint16_t mss = (o->flags & SG_OPT_MSS) ? o->mss : DEFAULT_PEER_MSS;
+	return mss < MIN_PEER_MSS ? MIN_PEER_MSS : mss;
+}
+
+/* Send a SYN-ACK offering what optflags says the SYN offered. */
+static void
+send_synack(struct sg_engine *e, const struct sg_tuple *t, uint32_t our_isn,
+    uint32_t client_isn, uint8_t optflags, uint16_t our_mss, uint32_t tsval,
+    uint32_t tsecr)
+{
+	struct sg_reply r;
+
+	memset(&r, 0, sizeof(r));
+	r.tuple = *t;
+	r.seq = our_isn;
+	r.ack = client_isn + 1;
+	r.window = e->conf.our_window;
+	r.flags = SG_TCP_SYN | SG_TCP_ACK;
+	r.opts.flags = SG_OPT_MSS |
+	    (optflags & (SG_OPT_WSCALE | SG_OPT_SACKOK | SG_OPT_TS));
+	r.opts.mss = our_mss;
+	r.opts.wscale = e->conf.our_wscale;
+	r.opts.tsval = tsval;
+	r.opts.tsecr = tsecr;
+	if (e->ops.tx(e->arg, &r) == -1) {
+		e->stats->tx_errors++;
+		drop(e, SG_R_TX_FAILED);
+		return;
+	}
+	e->stats->synack_sent++;
+}
+
+/* (Re)send the SYN-ACK of a table entry, with a fresh TSval. */
+static void
+entry_synack(struct sg_engine *e, struct sg_halfopen_entry *h,
+    const struct sg_clock *now)
+{
+	if (h->optflags & SG_OPT_TS)
+		h->tsval = tsval_now(e, &h->tuple, now);
+	send_synack(e, &h->tuple, h->our_isn, h->client_isn, h->optflags,
+	    h->our_mss, h->tsval, h->ts_recent);
+}
+
+/* Record what a SYN asked for in a table entry. */
+static void
+entry_fill(struct sg_engine *e, struct sg_halfopen_entry *h,
+    const struct sg_segment *seg, uint16_t our_mss, const struct sg_clock *now)
+{
+	h->client_isn = seg->seq;
+	h->our_isn = isn_new(e, &seg->tuple, seg->seq, now);
+	h->ts_recent = seg->opts.tsval;
+	h->mss = peer_mss(&seg->opts);
+	h->wscale = seg->opts.wscale;
+	h->optflags = seg->opts.flags & (SG_OPT_WSCALE | SG_OPT_SACKOK |
+	    SG_OPT_TS);
+	h->our_mss = our_mss;
+	h->created_ms = (uint32_t)now->mono_ms;
+}
+
+/* Answer a SYN with a cookie: no state kept. */
+static void
+syn_cookie(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
+    const struct sg_clock *now)
+{
+	struct sg_tcpopts enc;
+	uint32_t tsval = tsval_now(e, &seg->tuple, now);
+	uint32_t counter = cookie_counter(now->real_s,
+	    e->conf.cookie_period_s);
+	uint32_t isn = cookie_make(&e->secret, &seg->tuple, seg->seq, counter,
+	    &seg->opts, &tsval, &enc);
+
+	e->stats->cookie_sent++;
+	send_synack(e, &seg->tuple, isn, seg->seq, enc.flags, our_mss, tsval,
+	    seg->opts.tsval);
+}
+
+/* A SYN: re-answer a known one, else a table entry or a cookie. */
+static void
+on_syn(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
+    const struct sg_clock *now)
+{
+	struct sg_halfopen_entry *h = NULL;
+
+	e->stats->syn_received++;
+	if (e->conf.cookies != SG_COOKIES_ALWAYS)
+		h = halfopen_lookup(e->table, &seg->tuple);
+	if (h != NULL) {
+		/* A retransmitted SYN gets the same ISN; a new ISN on the
+		 * same 4-tuple is a new attempt and replaces the old. */
+		if (h->client_isn != seg->seq)
+			entry_fill(e, h, seg, our_mss, now);
+		entry_synack(e, h, now);
+		return;
+	}
+	if (e->conf.cookies != SG_COOKIES_ALWAYS) {
+		h = halfopen_insert(e->table, &seg->tuple, now->mono_ms);
+		if (h != NULL) {
+			e->stats->halfopen_inserted++;
+			entry_fill(e, h, seg, our_mss, now);
+			entry_synack(e, h, now);
+			return;
+		}
+		if (e->conf.cookies == SG_COOKIES_NEVER) {
+			drop(e, SG_R_TABLE_FULL);
+			return;
+		}
+	}
+	syn_cookie(e, seg, our_mss, now);
+}
+
+/* Hand a completed handshake to the worker. Returns 0, or the errno. */
+static int
+complete(struct sg_engine *e, struct sg_conn_params *p,
+    const struct sg_segment *seg, bool via_cookie, uint32_t handshake_us,
+    const struct sg_clock *now)
+{
+	p->tuple = seg->tuple;
+	p->client_isn = seg->seq - 1;
+	p->our_isn = seg->ack - 1;
+	p->our_wscale = e->conf.our_wscale;
+	p->peer_window = seg->window;
+	p->our_window = e->conf.our_window;
+	p->ts_next = tsval_now(e, &seg->tuple, now);
+	if (p->optflags & SG_OPT_TS) {
+		p->ts_recent = seg->opts.tsval;
+		/* Never go back behind the TSval the client has seen. */
+		if ((int32_t)(seg->opts.tsecr - p->ts_next) > 0)
+			p->ts_next = seg->opts.tsecr;
+	}
+	/*
+	 * Data rides along to the new socket's receive queue. A FIN cannot be
+	 * queued that way: then nothing is queued, and the client's
+	 * retransmission of data and FIN reaches the kernel socket itself.
+	 */
+	if (!(seg->flags & SG_TCP_FIN)) {
+		p->data = seg->payload;
+		p->data_len = seg->payload_len;
+	}
+	if (e->ops.established(e->arg, p, via_cookie, handshake_us) == -1) {
+		int err = errno;
+		if (err == EADDRNOTAVAIL || err == EADDRINUSE)
+			drop(e, SG_R_ALREADY_ESTABLISHED);
+		else
+			drop(e, SG_R_MATERIALIZE_FAILED);
+		return err;
+	}
+	e->stats->established++;
+	e->stats->early_data_bytes += p->data_len;
+	return 0;
+}
+
+/* An ACK without SYN: the third segment of a handshake, or not ours. */
+static void
+on_ack(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
+    const struct sg_clock *now)
+{
+	struct sg_conn_params p;
+	struct sg_halfopen_entry *h = NULL;
+
+	memset(&p, 0, sizeof(p));
+	p.our_mss = our_mss;
+	if (e->conf.cookies != SG_COOKIES_ALWAYS)
+		h = halfopen_lookup(e->table, &seg->tuple);
+	if (h != NULL && seg->ack == h->our_isn + 1 &&
+	    seg->seq == h->client_isn + 1) {
+		p.optflags = h->optflags;
+		p.peer_wscale = h->wscale;
+		p.peer_mss = h->mss;
+		p.our_mss = h->our_mss;
+		uint32_t us = ((uint32_t)now->mono_ms - h->created_ms) * 1000u;
+		int err = complete(e, &p, seg, false, us, now);
+		/* A refused materialization keeps the entry, so the client's
+		 * retransmitted ACK can try again; a duplicate does not. */
+		if (err == 0 || err == EADDRNOTAVAIL || err == EADDRINUSE) {
+			if (err == 0)
+				e->stats->halfopen_completed++;
+			halfopen_delete(e->table, h);
+		}
+		return;
+	}
+	/*
+	 * No entry, or one whose numbers do not match: in "auto" mode the
+	 * client may be answering an earlier SYN-ACK that carried a cookie
+	 * (sent while the table was full), so the cookie decides.
+	 */
+	if (h != NULL && e->conf.cookies == SG_COOKIES_NEVER) {
+		drop(e, SG_R_ACK_BAD_SEQ);
+		return;
+	}
+	if (e->conf.cookies == SG_COOKIES_NEVER) {
+		drop(e, SG_R_ACK_NO_STATE);
+		return;
+	}
+
+	struct sg_tcpopts dec;
+	uint32_t counter = cookie_counter(now->real_s,
+	    e->conf.cookie_period_s);
+	if (!cookie_check(&e->secret, &seg->tuple, seg->seq, seg->ack,
+		counter, &seg->opts, &dec)) {
+		if (h != NULL) {
+			drop(e, SG_R_ACK_BAD_SEQ);
+			return;
+		}
+		e->stats->cookie_invalid++;
+		drop(e, SG_R_COOKIE_INVALID);
+		return;
+	}
+	p.optflags = dec.flags & (SG_OPT_WSCALE | SG_OPT_SACKOK | SG_OPT_TS);
+	p.peer_wscale = dec.wscale;
+	p.peer_mss = peer_mss(&dec);
+	int err = complete(e, &p, seg, true, 0, now);
+	if (err == 0)
+		e->stats->cookie_valid++;
+	if (h != NULL && (err == 0 || err == EADDRNOTAVAIL || err == EADDRINUSE))
+		halfopen_delete(e->table, h);
+}
+
+/* An RST clears a half-open entry if it is in the window (RFC 9293
+ * 3.10.7.4, first check); anything else is not ours to act on. */
+static void
+on_rst(struct sg_engine *e, const struct sg_segment *seg)
+{
+	struct sg_halfopen_entry *h = NULL;
+
+	if (e->conf.cookies != SG_COOKIES_ALWAYS)
+		h = halfopen_lookup(e->table, &seg->tuple);
+	if (h == NULL) {
+		drop(e, SG_R_RST_NO_STATE);
+		return;
+	}
+	if ((uint32_t)(seg->seq - (h->client_isn + 1)) >= e->conf.our_window) {
+		drop(e, SG_R_RST_OUT_OF_WINDOW);
+		return;
+	}
+	e->stats->halfopen_reset++;
+	halfopen_delete(e->table, h);
+}
+
+void
+engine_input(struct sg_engine *e, const struct sg_segment *seg,
+    uint16_t our_mss, const struct sg_clock *now)
+{
+	uint8_t fl = seg->flags;
+
+	if (!listen_match(e, &seg->tuple)) {
+		drop(e, SG_R_NOT_OUR_PORT);
+		return;
+	}
+	if (fl & SG_TCP_RST) {
+		on_rst(e, seg);
+	} else if (fl & SG_TCP_SYN) {
+		/* A listener takes only a bare SYN (RFC 9293 3.10.7.2). */
+		if (fl & (SG_TCP_ACK | SG_TCP_FIN))
+			drop(e, SG_R_BAD_FLAGS);
+		else
+			on_syn(e, seg, our_mss, now);
+	} else if (fl & SG_TCP_ACK) {
+		on_ack(e, seg, our_mss, now);
+	} else {
+		drop(e, SG_R_BAD_FLAGS);
+	}
+}
+
+/* Timer callback: retransmit, or count an expiry. */
+static void
+on_timer(struct sg_halfopen_entry *h, enum sg_timer_event ev, void *arg)
+{
+	struct sg_engine *e = arg;
+
+	if (ev == HALFOPEN_RETRANSMIT) {
+		e->stats->synack_retransmitted++;
+		entry_synack(e, h, e->now);
+	} else {
+		e->stats->halfopen_expired++;
+	}
+}
+
+void
+engine_timers(struct sg_engine *e, const struct sg_clock *now)
+{
+	e->now = now;
+	halfopen_run_timers(e->table, now->mono_ms, on_timer, e);
+	e->now = NULL;
+}
+
+int64_t
+engine_next_timer(const struct sg_engine *e, const struct sg_clock *now)
+{
+	return halfopen_next_timer(e->table, now->mono_ms);
+}
+
+uint32_t
+engine_halfopen(const struct sg_engine *e)
+{
+	return halfopen_count(e->table);
+}
+
+size_t
+engine_memory(const struct sg_engine *e)
+{
+	return sizeof(*e) + halfopen_memory(e->table);
+}
+
+/* Copy the settings (and the listen set they point at) into e. */
+static void
+engine_take_conf(struct sg_engine *e, const struct sg_engine_conf *conf)
+{
+	unsigned n = conf->nlisten;
+
+	if (n > SG_CONFIG_MAX_LISTEN)
+		n = SG_CONFIG_MAX_LISTEN;
+	e->conf = *conf;
+	memcpy(e->listen, conf->listen, n * sizeof(e->listen[0]));
+	e->conf.listen = e->listen;
+	e->conf.nlisten = n;
+	if (e->conf.cookie_period_s == 0)
+		e->conf.cookie_period_s = COOKIE_PERIOD_DEFAULT;
+}
+
+struct sg_engine *
+engine_new(const struct sg_engine_conf *conf,
+    const struct sg_cookie_secret *secret, const struct sg_engine_ops *ops,
+    void *arg, struct sg_stats *stats)
+{
+	struct sg_engine *e = calloc(1, sizeof(*e));
+	uint8_t tkey[16];
+
+	if (e == NULL)
+		return NULL;
+	engine_take_conf(e, conf);
+	e->secret = *secret;
+	e->ops = *ops;
+	e->arg = arg;
+	e->stats = stats;
+	/* ISN/TSval key: derived from the cookie secret, so every worker
+	 * and every host sharing a key file computes the same offsets. */
+	e->isn_key.k0 = siphash24(&secret->key, "synguard isn k0", 15);
+	e->isn_key.k1 = siphash24(&secret->key, "synguard isn k1", 15);
+	if (getrandom(tkey, sizeof(tkey), 0) != (ssize_t)sizeof(tkey))
+		goto fail;
+	struct sg_sipkey k;
+	siphash_key_from_bytes(&k, tkey);
+	e->table = halfopen_new(conf->queue_size, &k, &conf->timing);
+	if (e->table == NULL)
+		goto fail;
+	return e;
+fail:
+	free(e);
+	return NULL;
+}
+
+void
+engine_reconfigure(struct sg_engine *e, const struct sg_engine_conf *conf)
+{
+	engine_take_conf(e, conf);
+	halfopen_set_timing(e->table, &conf->timing);
+}
+
+void
+engine_free(struct sg_engine *e)
+{
+	if (e == NULL)
+		return;
+	halfopen_free(e->table);
+	free(e);
+}

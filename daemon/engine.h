@@ -1,0 +1,91 @@
+/*
+ * engine.h -- the handshake engine: the TCP LISTEN/SYN-RECEIVED state
+ * machine (RFC 9293 3.10.7) for synguard's ports.
+ *
+ * Pure: it reads parsed segments and a clock, keeps its state in a
+ * half-open table and SYN cookies, and acts only through the callbacks in
+ * struct sg_engine_ops (send a reply; a handshake completed). The worker
+ * supplies those callbacks; tests supply fakes.
+ *
+ * It never sends an RST: a segment it cannot use is counted and dropped.
+ * Under a flood, silence is cheaper than answers and amplifies nothing.
+ */
+#ifndef SG_ENGINE_H
+#define SG_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "config.h"
+#include "cookie.h"
+#include "halfopen.h"
+#include "repair.h"
+#include "stats.h"
+
+/* The clock the worker reads once per batch. */
+struct sg_clock {
+	uint64_t mono_ms; /* CLOCK_MONOTONIC: timers, TSval */
+	uint64_t real_s;  /* CLOCK_REALTIME: cookie counter, so hosts that
+			     share a key file agree on it */
+};
+
+struct sg_engine_ops {
+	/* Send a segment. 0, or -1 if it could not be sent. */
+	int (*tx)(void *arg, const struct sg_reply *r);
+	/*
+	 * A handshake completed: materialize and hand on. via_cookie tells
+	 * which path; handshake_us is the time since the SYN (0 if unknown,
+	 * the cookie path). Returns 0, or -1 with errno (EADDRNOTAVAIL or
+	 * EADDRINUSE: the connection exists already).
+	 */
+	int (*established)(void *arg, const struct sg_conn_params *p,
+	    bool via_cookie, uint32_t handshake_us);
+};
+
+/* Settings the engine reads; the worker fills them from struct sg_config. */
+struct sg_engine_conf {
+	enum sg_cookie_mode cookies;
+	uint32_t cookie_period_s;
+	uint32_t queue_size;
+	struct sg_halfopen_timing timing;
+	uint8_t our_wscale;     /* the shift our SYN-ACK offers */
+	uint16_t our_window;    /* the window our SYN-ACK offers */
+	const struct sg_listen_conf *listen;
+	unsigned nlisten;
+};
+
+struct sg_engine;
+
+/*
+ * Make an engine. secret authenticates cookies (shared between workers and,
+ * with a key file, hosts); the table and ISN keys are drawn here. NULL on
+ * allocation or getrandom failure.
+ */
+struct sg_engine *engine_new(const struct sg_engine_conf *conf,
+    const struct sg_cookie_secret *secret, const struct sg_engine_ops *ops,
+    void *arg, struct sg_stats *stats);
+void engine_free(struct sg_engine *e);
+
+/* Take new settings (listen set, cookie mode, timing); the table keeps its
+ * entries. queue_size changes take effect at the next start. */
+void engine_reconfigure(struct sg_engine *e, const struct sg_engine_conf *conf);
+
+/*
+ * Handle one parsed segment that arrived on an interface whose MTU gives
+ * our_mss (the MSS our SYN-ACK offers: MTU - 40 for IPv4, - 60 for IPv6).
+ */
+void engine_input(struct sg_engine *e, const struct sg_segment *seg,
+    uint16_t our_mss, const struct sg_clock *now);
+
+/* Run due timers (SYN-ACK retransmission, expiry). */
+void engine_timers(struct sg_engine *e, const struct sg_clock *now);
+
+/* Milliseconds until the next timer, or -1 if none. */
+int64_t engine_next_timer(const struct sg_engine *e, const struct sg_clock *now);
+
+/* Half-open entries in the table now, and the table's bytes. */
+uint32_t engine_halfopen(const struct sg_engine *e);
+size_t engine_memory(const struct sg_engine *e);
+
+#endif

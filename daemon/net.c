@@ -1,0 +1,621 @@
+/*
+ * net.c -- the system-call shell around the packet path.
+ *
+ * Three kinds of socket live here: the shadow listener that keeps the kernel
+ * silent on our ports, the AF_PACKET tap that shows us their segments, and
+ * the raw IPPROTO_RAW sockets that carry our SYN-ACKs and RSTs out.
+ *
+ * Nothing here parses or decides: frames go to the codec untouched, packets
+ * come from the codec untouched. Nothing here allocates on the per-packet
+ * path: net_tap_read and net_tx_send* keep their state on the stack.
+ */
+#include <sys/types.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+
+/* The tap's receive buffer: deep enough to ride out a burst at flood rate
+ * while the worker is busy (about 4000 full-size frames). */
+#define NET_TAP_RCVBUF (4 * 1024 * 1024)
+
+/* Longest cBPF program net_tap_open builds: the fixed part plus one
+ * comparison per port. */
+#define TAP_FIXED_INSNS 22
+#define TAP_MAX_INSNS (TAP_FIXED_INSNS + NET_TAP_MAX_PORTS)
+
+/* IPv6 next-header values of extension headers the filter lets through so
+ * that user space can count and drop them (RFC 8200 4): hop-by-hop options,
+ * routing, fragment, destination options. */
+#define NH_HOPOPTS 0
+#define NH_ROUTING 43
+#define NH_FRAGMENT 44
+#define NH_DSTOPTS 60
+
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36 /* linux/in6.h, Linux >= 4.5 */
+#endif
+
+/* Write a formatted message into the caller's error buffer, if any. */
+static void net_err(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+net_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Close fd without disturbing errno, so callers can report the cause. */
+static void
+net_close_keep_errno(int fd)
+{
+	int saved = errno;
+
+	if (fd != -1)
+		close(fd);
+	errno = saved;
+}
+
+/* Fill a sockaddr for (family, addr, port); returns its length or 0. */
+static socklen_t
+net_sockaddr(int family, const uint8_t addr[16], uint16_t port,
+    struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr, 4);
+		return sizeof(*sin);
+	}
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr, 16);
+		return sizeof(*sin6);
+	}
+	return 0;
+}
+
+int
+net_shadow_open(int family, const uint8_t addr[16], uint16_t port,
+    char *err, size_t errlen)
+{
+	/*
+	 * `ret #0`: the kernel runs a listener's socket filter before any TCP
+	 * processing (tcp_filter() in tcp_v4_rcv/tcp_v6_rcv), so a SYN, a
+	 * stray ACK or a RST to the port is discarded there: no SYN-ACK, no
+	 * cookie, no RST. Established sockets are looked up before the
+	 * listener and never see this filter.
+	 */
+	static struct sock_filter drop_all[] = {
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { 1, drop_all };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd, on = 1;
+
+	if ((sslen = net_sockaddr(family, addr, port, &ss)) == 0) {
+		errno = EAFNOSUPPORT;
+		net_err(err, errlen, "shadow listener: bad address family");
+		return -1;
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		net_err(err, errlen, "shadow listener: socket: %s",
+		    strerror(errno));
+		return -1;
+	}
+	/* Plain SO_REUSEADDR is fine here: this socket is never repaired. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		goto fail;
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)
+		goto fail;
+	/* The filter goes on before listen() so no SYN races past it. */
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog)) == -1)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&ss, sslen) == -1)
+		goto fail;
+	/* The backlog is never used: every SYN is dropped by the filter. */
+	if (listen(fd, 1) == -1)
+		goto fail;
+	return fd;
+
+fail:
+	net_err(err, errlen, "shadow listener on port %u: %s", port,
+	    strerror(errno));
+	net_close_keep_errno(fd);
+	return -1;
+}
+
+/* Append one instruction to the program being built. */
+static void
+tap_emit(struct sock_filter *insns, unsigned *n, struct sock_filter insn)
+{
+	insns[(*n)++] = insn;
+}
+
+/*
+ * Build the tap filter. Frames of an AF_PACKET SOCK_DGRAM socket start at
+ * the network header, so offsets are relative to the IP header. Layout
+ * (P = nports, D = drop, A = accept):
+ *
+ *   0  ld   pkttype                 the kernel's own transmissions on lo
+ *   1  jeq  #OUTGOING   D           come back as PACKET_OUTGOING: skip
+ *   2  ld   protocol
+ *   3  jeq  #ETH_P_IP   0 V6
+ *   4  ldb  [9]                     IPv4 protocol
+ *   5  jeq  #TCP        0 D
+ *   6  ldh  [6]                     flags + fragment offset
+ *   7  jset #0x1fff     D 0         non-first fragment: no TCP header
+ *   8  ldxb 4*([0]&0xf)             IHL
+ *   9  ldh  [x+2]                   destination port
+ *  10  ja   PORTS
+ *  V6:
+ *  11  jeq  #ETH_P_IPV6 0 D
+ *  12  ldb  [6]                     next header
+ *  13  jeq  #TCP        V6TCP 0
+ *  14  jeq  #HOPOPTS    EXT 0       extension headers go up to be
+ *  15  jeq  #ROUTING    EXT 0       counted and dropped: cBPF cannot
+ *  16  jeq  #FRAGMENT   EXT 0       walk the chain
+ *  17  jeq  #DSTOPTS    0 D
+ *  18  EXT: ja A
+ *  19  V6TCP: ldh [42]              destination port
+ *  20  PORTS: jeq #port[i] A 0      one per port
+ *  20+P    D: ret #0
+ *  21+P    A: ret #NET_TAP_SNAPLEN
+ *
+ * Conditional jumps are 8 bit, so D and A must lie within 255 of every
+ * branch: hence NET_TAP_MAX_PORTS.
+ */
+static unsigned
+tap_build_filter(const uint16_t *ports, size_t nports,
+    struct sock_filter *insns)
+{
+	unsigned n = 0, i, drop, accept;
+
+	drop = 20 + (unsigned)nports;
+	accept = drop + 1;
+
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W |
+	    BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, PACKET_OUTGOING, (uint8_t)(drop - 2), 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W |
+	    BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, ETH_P_IP, 0, 11 - 4));
+	/* IPv4 */
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_B |
+	    BPF_ABS, 9));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, IPPROTO_TCP, 0, (uint8_t)(drop - 6)));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_H |
+	    BPF_ABS, 6));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET |
+	    BPF_K, 0x1fff, (uint8_t)(drop - 8), 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B |
+	    BPF_MSH, 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_H |
+	    BPF_IND, 2));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA,
+	    20 - 11));
+	/* IPv6 */
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, ETH_P_IPV6, 0, (uint8_t)(drop - 12)));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_B |
+	    BPF_ABS, 6));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, IPPROTO_TCP, 19 - 14, 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, NH_HOPOPTS, 18 - 15, 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, NH_ROUTING, 18 - 16, 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, NH_FRAGMENT, 18 - 17, 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+	    BPF_K, NH_DSTOPTS, 0, (uint8_t)(drop - 18)));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA,
+	    accept - 19));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_H |
+	    BPF_ABS, 42));
+	/* PORTS */
+	for (i = 0; i < nports; i++)
+		tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP |
+		    BPF_JEQ | BPF_K, ports[i], (uint8_t)(accept - (n + 1)),
+		    0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0));
+	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+	    NET_TAP_SNAPLEN));
+	return n;
+}
+
+/* Give the tap a deep receive buffer; FORCE (CAP_NET_ADMIN) passes
+ * net.core.rmem_max, plain SO_RCVBUF is the fallback. */
+static void
+tap_set_rcvbuf(int fd)
+{
+	int size = NET_TAP_RCVBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) == -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+		    sizeof(size));
+}
+
+/* Build and attach the tap filter for ports[]. */
+static int
+tap_attach(int fd, const uint16_t *ports, size_t nports)
+{
+	struct sock_filter insns[TAP_MAX_INSNS];
+	struct sock_fprog prog;
+
+	if (ports == NULL || nports == 0 || nports > NET_TAP_MAX_PORTS) {
+		errno = EINVAL;
+		return -1;
+	}
+	prog.len = (unsigned short)tap_build_filter(ports, nports, insns);
+	prog.filter = insns;
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog));
+}
+
+int
+net_tap_set_ports(int fd, const uint16_t *ports, size_t nports)
+{
+	return tap_attach(fd, ports, nports);
+}
+
+/*
+ * Join a fanout group. Hash mode sends every segment of a flow (the kernel's
+ * flow hash over the 4-tuple) to the same socket, so a connection's SYN and
+ * ACK meet the same half-open table.
+ */
+static int
+tap_fanout(int fd, int fanout_id)
+{
+	int arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
+
+	return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg));
+}
+
+int
+net_tap_open(const uint16_t *ports, size_t nports, int fanout_id, char *err,
+    size_t errlen)
+{
+	struct sockaddr_ll sll;
+	int fd, on = 1;
+
+	if (ports == NULL || nports == 0 || nports > NET_TAP_MAX_PORTS ||
+	    fanout_id > 0xffff) {
+		errno = EINVAL;
+		net_err(err, errlen, "packet tap: need 1 to %d ports",
+		    NET_TAP_MAX_PORTS);
+		return -1;
+	}
+
+	/*
+	 * Protocol 0: the socket is hooked to no packet type until bind(),
+	 * so nothing is queued before the filter is in place (the usual race
+	 * of socket(ETH_P_ALL) then SO_ATTACH_FILTER, where unfiltered frames
+	 * slip in between and would need draining).
+	 */
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		net_err(err, errlen, "packet tap: socket: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (tap_attach(fd, ports, nports) == -1)
+		goto fail;
+	/* Checksum status per frame: partial checksums on lo and veth are
+	 * not errors (design.md, pitfalls). */
+	if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof(on)) == -1)
+		goto fail;
+	tap_set_rcvbuf(fd);
+
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = 0; /* all interfaces */
+	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) == -1)
+		goto fail;
+	/* Fanout needs a bound socket. */
+	if (fanout_id >= 0 && tap_fanout(fd, fanout_id) == -1)
+		goto fail;
+	return fd;
+
+fail:
+	net_err(err, errlen, "packet tap: %s", strerror(errno));
+	net_close_keep_errno(fd);
+	return -1;
+}
+
+/* Fill a frame's checksum status and truncation from its auxdata. */
+static void
+tap_frame_aux(struct sg_frame *f, struct msghdr *mh)
+{
+	struct cmsghdr *c;
+	struct tpacket_auxdata aux;
+
+	f->csum = SG_CSUM_VERIFY;
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_PACKET ||
+		    c->cmsg_type != PACKET_AUXDATA ||
+		    c->cmsg_len < CMSG_LEN(sizeof(aux)))
+			continue;
+		memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+		/* CSUMNOTREADY: the sender's checksum is partial (offloaded,
+		 * looped back before it was computed); CSUM_VALID: the
+		 * driver checked it. Either way there is nothing to verify. */
+		if (aux.tp_status & (TP_STATUS_CSUMNOTREADY |
+		    TP_STATUS_CSUM_VALID))
+			f->csum = SG_CSUM_TRUSTED;
+		/* The filter's snap length cuts silently: tp_len is the
+		 * frame's real length. */
+		if (aux.tp_len > f->len)
+			f->truncated = 1;
+	}
+}
+
+int
+net_tap_read(int fd, struct sg_frame *frames, unsigned n, size_t bufsize)
+{
+	struct mmsghdr mm[NET_TAP_BATCH];
+	struct iovec iov[NET_TAP_BATCH];
+	struct sockaddr_ll sll[NET_TAP_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+		struct cmsghdr align;
+	} cbuf[NET_TAP_BATCH];
+	unsigned i;
+	int got;
+
+	if (frames == NULL || bufsize == 0 || bufsize > UINT32_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n > NET_TAP_BATCH)
+		n = NET_TAP_BATCH;
+	if (n == 0)
+		return 0;
+	memset(mm, 0, n * sizeof(mm[0]));
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = frames[i].data;
+		iov[i].iov_len = bufsize;
+		mm[i].msg_hdr.msg_name = &sll[i];
+		mm[i].msg_hdr.msg_namelen = sizeof(sll[i]);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = cbuf[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].buf);
+	}
+	got = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
+	if (got == -1)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+	for (i = 0; i < (unsigned)got; i++) {
+		struct sg_frame *f = &frames[i];
+
+		f->len = mm[i].msg_len > bufsize ? (uint32_t)bufsize :
+		    mm[i].msg_len;
+		f->ifindex = mm[i].msg_hdr.msg_namelen >=
+		    offsetof(struct sockaddr_ll, sll_ifindex) + sizeof(int) ?
+		    sll[i].sll_ifindex : 0;
+		f->truncated = (mm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+		tap_frame_aux(f, &mm[i].msg_hdr);
+	}
+	return got;
+}
+
+/* A raw socket that sends whole IP packets and never receives any. */
+static int
+tx_socket(int family)
+{
+	static struct sock_filter drop_all[] = {
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { 1, drop_all };
+	int fd, on = 1;
+
+	/* IPPROTO_RAW implies IP_HDRINCL (raw(7)); for IPv6 it does since
+	 * Linux 4.5, where IPV6_HDRINCL also appeared: set it explicitly. */
+	fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    IPPROTO_RAW);
+	if (fd == -1)
+		return -1;
+	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_HDRINCL,
+	    &on, sizeof(on)) == -1) {
+		net_close_keep_errno(fd);
+		return -1;
+	}
+	/* An IPPROTO_RAW socket would be handed protocol-255 packets; drop
+	 * them in the kernel rather than let them pile up. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+	return fd;
+}
+
+int
+net_tx_open(struct sg_tx *tx, char *err, size_t errlen)
+{
+	tx->fd4 = tx_socket(AF_INET);
+	if (tx->fd4 == -1) {
+		net_err(err, errlen, "raw IPv4 socket: %s", strerror(errno));
+		return -1;
+	}
+	tx->fd6 = tx_socket(AF_INET6);
+	if (tx->fd6 == -1) {
+		/* A host without IPv6 still serves IPv4. */
+		if (errno == EAFNOSUPPORT)
+			return 0;
+		net_err(err, errlen, "raw IPv6 socket: %s", strerror(errno));
+		net_close_keep_errno(tx->fd4);
+		tx->fd4 = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void
+net_tx_close(struct sg_tx *tx)
+{
+	if (tx->fd4 != -1)
+		close(tx->fd4);
+	if (tx->fd6 != -1)
+		close(tx->fd6);
+	tx->fd4 = tx->fd6 = -1;
+}
+
+/*
+ * Find the socket and destination for one packet from its IP header.
+ * Returns the fd, or -1 with errno. The port must be 0: for a raw IPv6
+ * socket a non-zero sin6_port is read as the protocol number.
+ */
+static int
+tx_dest(struct sg_tx *tx, const uint8_t *pkt, size_t len,
+    struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	unsigned version;
+
+	if (pkt == NULL || len < 20) {
+		errno = EINVAL;
+		return -1;
+	}
+	version = pkt[0] >> 4;
+	if (version == 4) {
+		if (len > 65535 || (pkt[0] & 0x0f) < 5) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (tx->fd4 == -1) {
+			errno = EAFNOSUPPORT;
+			return -1;
+		}
+		*sslen = net_sockaddr(AF_INET, pkt + 16, 0, ss);
+		return tx->fd4;
+	}
+	if (version == 6) {
+		if (len < 40 || len > 40 + 65535) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (tx->fd6 == -1) {
+			errno = EAFNOSUPPORT;
+			return -1;
+		}
+		*sslen = net_sockaddr(AF_INET6, pkt + 24, 0, ss);
+		return tx->fd6;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+net_tx_send(struct sg_tx *tx, const uint8_t *pkt, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	ssize_t w;
+	int fd;
+
+	if ((fd = tx_dest(tx, pkt, len, &ss, &sslen)) == -1)
+		return -1;
+	w = sendto(fd, pkt, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sslen);
+	if (w == -1)
+		return -1;
+	if ((size_t)w != len) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return 0;
+}
+
+int
+net_tx_send_batch(struct sg_tx *tx, const uint8_t *const *pkts,
+    const size_t *lens, unsigned n)
+{
+	struct mmsghdr mm[NET_TX_BATCH];
+	struct iovec iov[NET_TX_BATCH];
+	struct sockaddr_storage ss[NET_TX_BATCH];
+	unsigned i, start, run, done = 0;
+	int fd, runfd, sent;
+
+	if (n == 0)
+		return 0;
+	if (n > NET_TX_BATCH)
+		n = NET_TX_BATCH;
+	memset(mm, 0, n * sizeof(mm[0]));
+	for (i = 0; i < n; i++) {
+		socklen_t sslen;
+
+		if ((fd = tx_dest(tx, pkts[i], lens[i], &ss[i], &sslen)) == -1)
+			break;
+		iov[i].iov_base = (void *)(uintptr_t)pkts[i];
+		iov[i].iov_len = lens[i];
+		mm[i].msg_hdr.msg_name = &ss[i];
+		mm[i].msg_hdr.msg_namelen = sslen;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = i; /* stop before the first packet that cannot be sent */
+	if (n == 0)
+		return -1;
+
+	for (start = 0; start < n; start += run) {
+		runfd = (pkts[start][0] >> 4) == 4 ? tx->fd4 : tx->fd6;
+		for (run = 1; start + run < n; run++) {
+			fd = (pkts[start + run][0] >> 4) == 4 ? tx->fd4 :
+			    tx->fd6;
+			if (fd != runfd)
+				break;
+		}
+		sent = sendmmsg(runfd, &mm[start], run, MSG_DONTWAIT);
+		if (sent == -1)
+			return done == 0 ? -1 : (int)done;
+		done += (unsigned)sent;
+		if ((unsigned)sent < run)
+			break;
+	}
+	return (int)done;
+}
+
+int
+net_ifmtu(int ifindex)
+{
+	struct ifreq ifr;
+	int fd, mtu;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (if_indextoname((unsigned)ifindex, ifr.ifr_name) == NULL)
+		return -1;
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	mtu = ioctl(fd, SIOCGIFMTU, &ifr) == -1 ? -1 : ifr.ifr_mtu;
+	net_close_keep_errno(fd);
+	return mtu;
+}

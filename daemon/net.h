@@ -1,0 +1,101 @@
+/*
+ * net.h -- the thin system-call shell around the packet path: the shadow
+ * listener that keeps the kernel quiet on our ports, the packet tap that
+ * reads their segments, and the raw socket that writes our replies.
+ */
+#ifndef SG_NET_H
+#define SG_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+/*
+ * Open the shadow listener for (family, addr, port): a listening TCP socket
+ * whose socket filter (`ret #0`) drops every segment the kernel would hand it,
+ * so the kernel sends no SYN-ACK, no cookie and no RST for the port; segments
+ * of established sockets are unaffected. Returns the fd or -1 (errno).
+ */
+int net_shadow_open(int family, const uint8_t addr[16], uint16_t port,
+    char *err, size_t errlen);
+
+/*
+ * Open the packet tap: AF_PACKET, SOCK_DGRAM (frames start at the IP header,
+ * SG_LINK_IP), all interfaces, non-blocking, with a cBPF filter that passes
+ * only incoming (not PACKET_OUTGOING) IPv4/IPv6 TCP segments whose
+ * destination port is one of ports[] (and IPv6 packets whose first next
+ * header is an extension header, for user space to count and drop).
+ * fanout_id >= 0 joins the tap to that PACKET_FANOUT group (hash mode: all
+ * segments of one connection reach the same worker); -1 for none.
+ * Returns the fd or -1 (errno).
+ */
+int net_tap_open(const uint16_t *ports, size_t nports, int fanout_id,
+    char *err, size_t errlen);
+
+/* Replace the tap's filter with one for a new port list (reload); the
+ * kernel swaps filters atomically. 0 or -1 (errno). */
+int net_tap_set_ports(int fd, const uint16_t *ports, size_t nports);
+
+/* Most ports one tap filters (cBPF conditional jumps reach 255 ahead). */
+#define NET_TAP_MAX_PORTS 128
+/* Bytes of a segment the tap keeps: a full lo-sized (64 KiB MTU) segment;
+ * larger (GRO-merged) frames are cut and flagged truncated. */
+#define NET_TAP_SNAPLEN 65536
+/* Most frames one net_tap_read call returns (its state lives on the stack). */
+#define NET_TAP_BATCH 64
+
+/* One frame read from the tap. */
+struct sg_frame {
+	uint8_t *data;
+	uint32_t len;
+	int ifindex;
+	enum sg_csum csum; /* SG_CSUM_TRUSTED if the kernel vouches or the
+			      checksum is partial */
+	uint8_t truncated; /* the frame was longer than len (buffer or
+			      snap length): count it, do not parse it */
+};
+
+/*
+ * Read up to n frames (recvmmsg) into the caller's buffers. frames[i].data
+ * must point at a buffer of bufsize bytes. Returns the number read (0 if
+ * none is waiting), or -1 (errno) on error. At most NET_TAP_BATCH frames
+ * are read per call.
+ */
+int net_tap_read(int fd, struct sg_frame *frames, unsigned n,
+    size_t bufsize);
+
+/* Raw sending sockets for IPv4 and IPv6 (IPPROTO_RAW: we write the IP
+ * header). Either may be -1 if that family is unused. */
+struct sg_tx {
+	int fd4;
+	int fd6;
+};
+
+int net_tx_open(struct sg_tx *tx, char *err, size_t errlen);
+void net_tx_close(struct sg_tx *tx);
+
+/*
+ * Send one IP packet built by codec_build to its destination (taken from
+ * its header). 0, or -1 with errno: EAGAIN when the socket buffer is full
+ * (count a drop), EINVAL for a packet that is not a plausible IP packet,
+ * EAFNOSUPPORT when that family's socket is not open.
+ */
+int net_tx_send(struct sg_tx *tx, const uint8_t *pkt, size_t len);
+
+/* Most packets one net_tx_send_batch call sends. */
+#define NET_TX_BATCH 64
+
+/*
+ * Send up to n packets (at most NET_TX_BATCH) with sendmmsg, one system call
+ * per run of packets of the same family. Returns how many of the first
+ * packets were sent (stopping at the first failure), or -1 (errno) if the
+ * first one failed.
+ */
+int net_tx_send_batch(struct sg_tx *tx, const uint8_t *const *pkts,
+    const size_t *lens, unsigned n);
+
+/* The MTU of an interface (cached by the caller); -1 on error. */
+int net_ifmtu(int ifindex);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * stats.h -- named counters. Each worker owns one struct sg_stats and is the
+ * only writer; readers sum the workers' copies on demand (memcached's way:
+ * no lock on the hot path). Word-sized relaxed reads are good enough for
+ * figures that are only ever displayed.
+ */
+#ifndef SG_STATS_H
+#define SG_STATS_H
+
+#include <stdint.h>
+
+#include "reason.h"
+
+/* name, help text. Prometheus exposes each as synguard_<name>_total. */
+#define SG_COUNTERS(X)                                                       \
+	X(rx_frames, "frames read from the packet tap")                      \
+	X(rx_truncated, "frames longer than the receive buffer")             \
+	X(syn_received, "SYN segments received")                             \
+	X(synack_sent, "SYN-ACK segments sent, retransmissions included")    \
+	X(synack_retransmitted, "SYN-ACK segments retransmitted on a timer") \
+	X(cookie_sent, "SYN-ACK segments that carried a SYN cookie")         \
+	X(cookie_valid, "ACKs that completed a handshake through a cookie")  \
+	X(cookie_invalid, "ACKs matching no half-open entry whose cookie "    \
+			  "failed validation (includes segments of "        \
+			  "connections already handed off)")                 \
+	X(halfopen_inserted, "half-open entries created")                    \
+	X(halfopen_completed, "handshakes completed from the half-open table") \
+	X(halfopen_expired, "half-open entries expired after the last "      \
+			    "retransmission")                                \
+	X(halfopen_reset, "half-open entries cleared by an RST")             \
+	X(established, "connections materialized as kernel sockets")        \
+	X(handoff, "connections handed to a backend, or held for one "       \
+		   "(on_no_backend = hold)")                                 \
+	X(handoff_reset, "connections reset because no backend could take "   \
+			 "them")                                             \
+	X(early_data_bytes, "bytes that rode on the completing segment and "  \
+			    "were queued in the new socket")                 \
+	X(tx_errors, "segments the raw socket refused")
+
+struct sg_stats {
+#define SG_STATS_FIELD(name, help) uint64_t name;
+	SG_COUNTERS(SG_STATS_FIELD)
+#undef SG_STATS_FIELD
+	uint64_t drops[SG_R__COUNT];
+};
+
+#endif

@@ -1,0 +1,491 @@
+/*
+ * worker.c -- a worker's event loop: frames from the tap go through the
+ * codec into the engine; the engine's replies go out through the raw socket;
+ * completed handshakes are materialized (repair.c) and handed to the pool
+ * (handoff.c).
+ *
+ * The loop reads frames in batches, takes the clock once per batch, and
+ * never blocks. Nothing here is allocated per packet: the frame buffers are
+ * allocated with the worker.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "codec.h"
+#include "engine.h"
+#include "handoff.h"
+#include "log.h"
+#include "net.h"
+#include "repair.h"
+#include "worker.h"
+
+/* Frames read per recvmmsg call, and calls per wake-up before timers and
+ * other events get their turn. */
+#define BATCH 32
+#define ROUNDS 8
+/* A frame buffer holds the largest IP packet (64 KiB on lo), so data riding
+ * on a completing segment is never cut. */
+#define FRAME_SIZE 65536
+/* Our SYN-ACK's window: the unscaled maximum, as a SYN-ACK's window is never
+ * scaled (RFC 7323 2.2). */
+#define OUR_WINDOW 65535
+/* Interface MTU cache, direct-mapped by ifindex. */
+#define MTU_SLOTS 64
+#define MTU_TTL_MS 10000
+
+struct mtu_slot {
+	int ifindex;
+	int mtu;
+	uint64_t fetched_ms;
+};
+
+struct sg_worker {
+	unsigned id;
+	struct event_base *base;
+	struct event *ev_tap;
+	struct event *ev_timer;
+	uint64_t timer_at_ms; /* when ev_timer fires, 0 if not armed */
+	int tap;
+	struct sg_tx tx;
+	struct sg_engine *engine;
+	struct sg_pool *pool;
+	struct sg_stats stats;
+	uint64_t next_conn_id;
+	struct sg_frame frames[BATCH];
+	uint8_t *bufs;
+	struct mtu_slot mtu[MTU_SLOTS];
+	struct sg_clock now;
+	struct event *ev_beat;
+	volatile uint64_t heartbeat_ms; /* the loop's last turn, for the
+					   watchdog */
+	unsigned nworkers;
+};
+
+/* A configuration handed to the worker's thread, and its answer. */
+struct reconf {
+	struct sg_worker *w;
+	const struct sg_config *conf;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done;
+};
+
+/* Read both clocks. */
+static void
+clock_read(struct sg_clock *c)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	c->mono_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->real_s = (uint64_t)ts.tv_sec;
+}
+
+/* The MSS to offer on an interface: its MTU less the IP and TCP headers,
+ * as the kernel's advmss does. */
+static uint16_t
+our_mss(struct sg_worker *w, int ifindex, int family)
+{
+	struct mtu_slot *s = &w->mtu[(unsigned)ifindex % MTU_SLOTS];
+	int hdrs = family == AF_INET ? 40 : 60;
+
+	if (s->ifindex != ifindex || w->now.mono_ms - s->fetched_ms > MTU_TTL_MS) {
+		int mtu = net_ifmtu(ifindex);
+		s->ifindex = ifindex;
+		s->mtu = mtu > hdrs + 88 ? mtu : 1500;
+		s->fetched_ms = w->now.mono_ms;
+	}
+	int mss = s->mtu - hdrs;
+	return mss > 65535 ? 65535 : (uint16_t)mss;
+}
+
+/* Engine callback: build and send a segment. */
+static int
+tx_reply(void *arg, const struct sg_reply *r)
+{
+	struct sg_worker *w = arg;
+	uint8_t pkt[SG_REPLY_MAX];
+	size_t len = codec_build(r, pkt, sizeof(pkt));
+
+	if (len == 0)
+		return -1;
+	return net_tx_send(&w->tx, pkt, len);
+}
+
+/* Engine callback: make the kernel socket and hand it on. */
+static int
+established(void *arg, const struct sg_conn_params *p, bool via_cookie,
+    uint32_t handshake_us)
+{
+	struct sg_worker *w = arg;
+	struct sg_handoff_hdr h;
+	int fd = repair_materialize(p);
+
+	if (fd == -1)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	h.magic = SG_HANDOFF_MAGIC;
+	h.version = SG_HANDOFF_VERSION;
+	h.hdr_size = sizeof(h);
+	h.family = p->tuple.family;
+	h.flags = (via_cookie ? SG_HANDOFF_F_COOKIE : 0) |
+	    ((p->optflags & SG_OPT_WSCALE) ? SG_HANDOFF_F_WSCALE : 0) |
+	    ((p->optflags & SG_OPT_SACKOK) ? SG_HANDOFF_F_SACK : 0) |
+	    ((p->optflags & SG_OPT_TS) ? SG_HANDOFF_F_TS : 0);
+	h.peer_port = p->tuple.peer_port;
+	h.local_port = p->tuple.local_port;
+	memcpy(h.peer_addr, p->tuple.peer_addr, 16);
+	memcpy(h.local_addr, p->tuple.local_addr, 16);
+	h.peer_mss = p->peer_mss;
+	h.local_mss = p->our_mss;
+	h.peer_wscale = p->peer_wscale;
+	h.local_wscale = p->our_wscale;
+	h.handshake_us = handshake_us;
+	h.early_data = (uint32_t)p->data_len;
+	h.conn_id = ((uint64_t)w->id << 56) | ++w->next_conn_id;
+	if (pool_submit(w->pool, fd, &h) == 0)
+		w->stats.handoff++;
+	else
+		w->stats.handoff_reset++;
+	return 0;
+}
+
+/* Arm the timer for the engine's next deadline, if it moved earlier. */
+static void
+timer_rearm(struct sg_worker *w)
+{
+	int64_t ms = engine_next_timer(w->engine, &w->now);
+
+	if (ms < 0)
+		return;
+	uint64_t at = w->now.mono_ms + (uint64_t)ms;
+	if (w->timer_at_ms != 0 && w->timer_at_ms <= at)
+		return;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(w->ev_timer, &tv);
+	w->timer_at_ms = at;
+}
+
+/* Parse and handle one frame. */
+static void
+frame_input(struct sg_worker *w, const struct sg_frame *f)
+{
+	struct sg_segment seg;
+	enum sg_reason r;
+
+	w->stats.rx_frames++;
+	if (f->truncated) {
+		w->stats.rx_truncated++;
+		return;
+	}
+	r = codec_parse(f->data, f->len, SG_LINK_IP, f->csum, &seg);
+	if (r != SG_R_NONE) {
+		w->stats.drops[r]++;
+		return;
+	}
+	engine_input(w->engine, &seg,
+	    our_mss(w, f->ifindex, seg.tuple.family), &w->now);
+}
+
+/* The tap is readable: drain it in batches. */
+static void
+on_tap(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_worker *w = arg;
+	(void)what;
+
+	for (int round = 0; round < ROUNDS; round++) {
+		int n = net_tap_read(fd, w->frames, BATCH, FRAME_SIZE);
+		if (n <= 0) {
+			if (n == -1 && errno != EAGAIN && errno != EINTR)
+				log_warn("worker %u: tap read", w->id);
+			break;
+		}
+		clock_read(&w->now);
+		for (int i = 0; i < n; i++)
+			frame_input(w, &w->frames[i]);
+		if (n < BATCH)
+			break;
+	}
+	engine_timers(w->engine, &w->now);
+	timer_rearm(w);
+}
+
+/* A timer is due. */
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_worker *w = arg;
+	(void)fd;
+	(void)what;
+
+	w->timer_at_ms = 0;
+	clock_read(&w->now);
+	engine_timers(w->engine, &w->now);
+	timer_rearm(w);
+}
+
+/* Read the last number of a /proc/sys file; 0 if unreadable. */
+static unsigned long
+sysctl_last(const char *path)
+{
+	unsigned long v = 0, last = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL)
+		return 0;
+	while (fscanf(f, "%lu", &v) == 1)
+		last = v;
+	fclose(f);
+	return last;
+}
+
+/*
+ * The window shift a kernel listener here would offer, so clients see the
+ * same as from a plain kernel listener: tcp_select_initial_window() takes
+ * the largest of tcp_rmem[2] and rmem_max and offers ilog2(space) - 15,
+ * clamped to 0..14 (RFC 7323 2.3).
+ */
+static uint8_t
+our_wscale(void)
+{
+	unsigned long space = sysctl_last("/proc/sys/net/ipv4/tcp_rmem");
+	unsigned long rmax = sysctl_last("/proc/sys/net/core/rmem_max");
+	int shift = 0;
+
+	if (rmax > space)
+		space = rmax;
+	if (space == 0)
+		return 7; /* the default tcp_rmem[2] of 6 MiB gives 7 */
+	if (space > 0x3fffffffUL)
+		space = 0x3fffffffUL;
+	while (space >> (shift + 1))
+		shift++;
+	shift -= 15;
+	return shift < 0 ? 0 : shift > 14 ? 14 : (uint8_t)shift;
+}
+
+/* Every half second: prove the loop turns. */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_worker *w = arg;
+	(void)fd;
+	(void)what;
+
+	clock_read(&w->now);
+	w->heartbeat_ms = w->now.mono_ms;
+}
+
+/* Fill the engine's settings from the configuration. */
+static void
+engine_conf_from(struct sg_engine_conf *ec, const struct sg_config *conf,
+    unsigned nworkers)
+{
+	memset(ec, 0, sizeof(*ec));
+	ec->cookies = conf->cookies;
+	ec->cookie_period_s = conf->cookie_period_s;
+	/* queue_size bounds the whole daemon: each worker gets its share. */
+	ec->queue_size = conf->queue_size / nworkers;
+	if (ec->queue_size == 0)
+		ec->queue_size = 1;
+	ec->timing.synack_timeout_ms = conf->synack_timeout_ms;
+	ec->timing.synack_retries = (uint8_t)conf->synack_retries;
+	ec->our_wscale = our_wscale();
+	ec->our_window = OUR_WINDOW;
+	ec->listen = conf->listen;
+	ec->nlisten = conf->nlisten;
+}
+
+/* Unique listen ports of the configuration. */
+static size_t
+listen_ports(const struct sg_config *conf, uint16_t *ports)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < conf->nlisten; i++) {
+		size_t j;
+		for (j = 0; j < n && ports[j] != conf->listen[i].port; j++)
+			;
+		if (j == n)
+			ports[n++] = conf->listen[i].port;
+	}
+	return n;
+}
+
+struct sg_worker *
+worker_new(unsigned id, unsigned nworkers, int fanout_id,
+    const struct sg_config *conf, const struct sg_cookie_secret *secret,
+    char *err, size_t errlen)
+{
+	struct sg_worker *w = calloc(1, sizeof(*w));
+	uint16_t ports[SG_CONFIG_MAX_LISTEN];
+	struct sg_engine_conf ec;
+	struct sg_engine_ops ops = {tx_reply, established};
+
+	if (w == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->id = id;
+	w->nworkers = nworkers;
+	w->tap = -1;
+	w->tx.fd4 = w->tx.fd6 = -1;
+	w->bufs = malloc((size_t)BATCH * FRAME_SIZE);
+	w->base = event_base_new();
+	if (w->bufs == NULL || w->base == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < BATCH; i++)
+		w->frames[i].data = w->bufs + (size_t)i * FRAME_SIZE;
+
+	size_t nports = listen_ports(conf, ports);
+	w->tap = net_tap_open(ports, nports, nworkers > 1 ? fanout_id : -1,
+	    err, errlen);
+	if (w->tap == -1)
+		goto fail;
+	if (net_tx_open(&w->tx, err, errlen) == -1)
+		goto fail;
+
+	engine_conf_from(&ec, conf, nworkers);
+	w->engine = engine_new(&ec, secret, &ops, w, &w->stats);
+	if (w->engine == NULL) {
+		snprintf(err, errlen, "cannot allocate a half-open table of "
+		    "%u entries", ec.queue_size);
+		goto fail;
+	}
+	w->pool = pool_new(w->base, conf);
+	if (w->pool == NULL) {
+		snprintf(err, errlen, "cannot make the backend pool");
+		goto fail;
+	}
+	w->ev_tap = event_new(w->base, w->tap, EV_READ | EV_PERSIST, on_tap, w);
+	w->ev_timer = evtimer_new(w->base, on_timer, w);
+	w->ev_beat = event_new(w->base, -1, EV_PERSIST, on_beat, w);
+	struct timeval half = {0, 500000};
+	if (w->ev_tap == NULL || w->ev_timer == NULL || w->ev_beat == NULL ||
+	    event_add(w->ev_tap, NULL) == -1 ||
+	    event_add(w->ev_beat, &half) == -1) {
+		snprintf(err, errlen, "cannot register events");
+		goto fail;
+	}
+	return w;
+fail:
+	worker_free(w);
+	return NULL;
+}
+
+/* In the worker's thread: take the new configuration, then say so. */
+static void
+on_reconf(evutil_socket_t fd, short what, void *arg)
+{
+	struct reconf *rc = arg;
+	struct sg_worker *w = rc->w;
+	struct sg_engine_conf ec;
+	uint16_t ports[SG_CONFIG_MAX_LISTEN];
+	(void)fd;
+	(void)what;
+
+	engine_conf_from(&ec, rc->conf, w->nworkers);
+	engine_reconfigure(w->engine, &ec);
+	if (pool_reconfigure(w->pool, rc->conf) == -1)
+		log_warnx("worker %u: backends not reconfigured", w->id);
+	size_t nports = listen_ports(rc->conf, ports);
+	if (net_tap_set_ports(w->tap, ports, nports) == -1)
+		log_warn("worker %u: tap filter not updated", w->id);
+	pthread_mutex_lock(&rc->mu);
+	rc->done = 1;
+	pthread_cond_signal(&rc->cv);
+	pthread_mutex_unlock(&rc->mu);
+}
+
+int
+worker_reconfigure(struct sg_worker *w, const struct sg_config *conf)
+{
+	struct reconf rc = {.w = w, .conf = conf};
+	struct timeval now = {0, 0};
+
+	pthread_mutex_init(&rc.mu, NULL);
+	pthread_cond_init(&rc.cv, NULL);
+	if (event_base_once(w->base, -1, EV_TIMEOUT, on_reconf, &rc, &now) == -1)
+		return -1;
+	pthread_mutex_lock(&rc.mu);
+	while (!rc.done)
+		pthread_cond_wait(&rc.cv, &rc.mu);
+	pthread_mutex_unlock(&rc.mu);
+	pthread_mutex_destroy(&rc.mu);
+	pthread_cond_destroy(&rc.cv);
+	return 0;
+}
+
+uint64_t
+worker_heartbeat(const struct sg_worker *w)
+{
+	return w->heartbeat_ms;
+}
+
+int
+worker_run(struct sg_worker *w)
+{
+	return event_base_dispatch(w->base) == -1 ? -1 : 0;
+}
+
+void
+worker_stop(struct sg_worker *w)
+{
+	event_base_loopbreak(w->base);
+}
+
+void
+worker_free(struct sg_worker *w)
+{
+	if (w == NULL)
+		return;
+	if (w->ev_tap != NULL)
+		event_free(w->ev_tap);
+	if (w->ev_timer != NULL)
+		event_free(w->ev_timer);
+	if (w->ev_beat != NULL)
+		event_free(w->ev_beat);
+	pool_free(w->pool);
+	engine_free(w->engine);
+	if (w->tap != -1)
+		close(w->tap);
+	net_tx_close(&w->tx);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	free(w->bufs);
+	free(w);
+}
+
+void
+worker_stats(const struct sg_worker *w, struct sg_stats *out)
+{
+	*out = w->stats;
+}
+
+uint32_t
+worker_halfopen(const struct sg_worker *w)
+{
+	return engine_halfopen(w->engine);
+}
+
+size_t
+worker_memory(const struct sg_worker *w)
+{
+	return sizeof(*w) + (size_t)BATCH * FRAME_SIZE + engine_memory(w->engine);
+}
+
+struct sg_pool *
+worker_pool(struct sg_worker *w)
+{
+	return w->pool;
+}

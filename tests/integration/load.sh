@@ -1,0 +1,25 @@
+#!/bin/sh
+# 1,000 sequential and 200 concurrent connections through synguard, all
+# served, with no fd left behind in the daemon afterwards.
+. "$(dirname "$0")/../lib.sh"
+sandbox "$@"
+topology
+watch_rst 8080
+start_echo echo
+write_conf "$WORK/sg.conf" 8080 auto
+start_synguard "$WORK/sg.conf"
+
+fds_before=$(ls /proc/$SG_PID/fd | wc -l)
+out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 1000 -c 1 -s 64) ||
+	fail "sequential: $out"
+echo "1000 sequential: $out"
+out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 200 -c 200 -s 64) ||
+	fail "concurrent: $out"
+echo "200 concurrent: $out"
+[ "$(stat handoff)" -eq 1200 ] || fail "handoff counter $(stat handoff), want 1200"
+fds_after=$(ls /proc/$SG_PID/fd | wc -l)
+[ "$fds_after" -eq "$fds_before" ] ||
+	fail "synguard holds $fds_after fds after the run, $fds_before before"
+n=$(rst_count)
+[ "$n" -eq 0 ] || fail "$n RSTs left the server from port 8080"
+echo "load: all checks passed"
