@@ -64,7 +64,7 @@ fake_established(void *arg, const struct sg_conn_params *p, bool cookie,
 	if (io.nest < MAXREC) {
 		io.est[io.nest] = *p;
 		io.est_cookie[io.nest] = cookie;
-		if (p->data_len <= 64)
+		if (p->data_len > 0 && p->data_len <= 64)
 			memcpy(io.est_data[io.nest], p->data, p->data_len);
 	}
 	io.nest++;
