@@ -96,14 +96,15 @@ topology() {
 }
 
 # write_conf FILE PORT COOKIES [QUEUE] [extra settings...]: a config with
-# one IPv4 and one IPv6 listener and the echo backend at $WORK/echo.sock.
+# one IPv4 and one IPv6 listener and the echo backend at $WORK/echo.sock
+# (SG_LISTEN and SG_BACKENDS replace those lists).
 write_conf() {
 	_f=$1 _port=$2 _cookies=$3 _queue=${4:-1024}
 	_be=${SG_BACKENDS:-"{ name = \"echo\"; path = \"$WORK/echo.sock\"; mode = \"fd\"; weight = 1; }"}
 	shift 3; [ $# -gt 0 ] && shift
+	_listen=${SG_LISTEN:-"{ address = \"$SRV4\"; port = $_port; }, { address = \"$SRV6\"; port = $_port; }"}
 	cat >"$_f" <<EOC
-listen = ( { address = "$SRV4"; port = $_port; },
-           { address = "$SRV6"; port = $_port; } );
+listen = ( $_listen );
 workers = ${SG_WORKERS:-1};
 handshake: { cookies = "$_cookies"; queue_size = $_queue; synack_retries = 5;
              synack_timeout_ms = 1000; cookie_key_file = "${SG_KEYFILE:-}"; };
