@@ -58,6 +58,13 @@ struct sg_worker {
 	struct sg_stats stats;
 	uint64_t next_conn_id;
 	struct sg_frame frames[BATCH];
+	struct sg_segment segs[BATCH];
+	uint16_t mss[BATCH];
+	/* Replies waiting for one sendmmsg at the end of the batch. */
+	uint8_t txbuf[NET_TX_BATCH][SG_REPLY_MAX];
+	const uint8_t *txpkt[NET_TX_BATCH];
+	size_t txlen[NET_TX_BATCH];
+	unsigned ntx;
 	uint8_t *bufs;
 	struct mtu_slot mtu[MTU_SLOTS];
 	struct sg_clock now;
@@ -106,17 +113,47 @@ our_mss(struct sg_worker *w, int ifindex, int family)
 	return mss > 65535 ? 65535 : (uint16_t)mss;
 }
 
-/* Engine callback: build and send a segment. */
+/*
+ * Send the queued replies: one sendmmsg per run of one family. A packet the
+ * kernel refuses (no route to a spoofed source, say) is counted and
+ * skipped; a full socket buffer drops the rest of the batch at once.
+ */
+static void
+tx_flush(struct sg_worker *w)
+{
+	unsigned off = 0;
+
+	while (off < w->ntx) {
+		int n = net_tx_send_batch(&w->tx, &w->txpkt[off],
+		    &w->txlen[off], w->ntx - off);
+		off += n > 0 ? (unsigned)n : 0;
+		if (off == w->ntx)
+			break;
+		unsigned lost = (errno == EAGAIN || errno == ENOBUFS) ?
+		    w->ntx - off : 1;
+		w->stats.tx_errors += lost;
+		w->stats.synack_sent -= lost;
+		w->stats.drops[SG_R_TX_FAILED] += lost;
+		off += lost;
+	}
+	w->ntx = 0;
+}
+
+/* Engine callback: build a segment into the send batch. */
 static int
 tx_reply(void *arg, const struct sg_reply *r)
 {
 	struct sg_worker *w = arg;
-	uint8_t pkt[SG_REPLY_MAX];
-	size_t len = codec_build(r, pkt, sizeof(pkt));
+	size_t len;
 
+	if (w->ntx == NET_TX_BATCH)
+		tx_flush(w);
+	len = codec_build(r, w->txbuf[w->ntx], SG_REPLY_MAX);
 	if (len == 0)
 		return -1;
-	return net_tx_send(&w->tx, pkt, len);
+	w->txpkt[w->ntx] = w->txbuf[w->ntx];
+	w->txlen[w->ntx++] = len;
+	return 0;
 }
 
 /* Engine callback: make the kernel socket and hand it on. */
@@ -173,25 +210,48 @@ timer_rearm(struct sg_worker *w)
 	w->timer_at_ms = at;
 }
 
-/* Parse and handle one frame. */
-static void
-frame_input(struct sg_worker *w, const struct sg_frame *f)
+/* Parse one frame into w->segs[i]; false if it is dropped. */
+static bool
+frame_parse(struct sg_worker *w, unsigned i)
 {
-	struct sg_segment seg;
+	const struct sg_frame *f = &w->frames[i];
 	enum sg_reason r;
 
 	w->stats.rx_frames++;
 	if (f->truncated) {
 		w->stats.rx_truncated++;
-		return;
+		return false;
 	}
-	r = codec_parse(f->data, f->len, SG_LINK_IP, f->csum, &seg);
+	r = codec_parse(f->data, f->len, SG_LINK_IP, f->csum, &w->segs[i]);
 	if (r != SG_R_NONE) {
 		w->stats.drops[r]++;
-		return;
+		return false;
 	}
-	engine_input(w->engine, &seg,
-	    our_mss(w, f->ifindex, seg.tuple.family), &w->now);
+	w->mss[i] = our_mss(w, f->ifindex, w->segs[i].tuple.family);
+	return true;
+}
+
+/*
+ * Handle one batch. Segments that complete or clear handshakes (ACK, RST)
+ * go before SYNs: when a flood has put the worker behind, the clients that
+ * already hold our SYN-ACK finish first, and a flood of new SYNs cannot
+ * delay them by a whole batch.
+ */
+static void
+batch_input(struct sg_worker *w, unsigned n)
+{
+	bool ok[BATCH];
+
+	for (unsigned i = 0; i < n; i++) {
+		ok[i] = frame_parse(w, i);
+		if (ok[i] && !(w->segs[i].flags & SG_TCP_SYN)) {
+			engine_input(w->engine, &w->segs[i], w->mss[i], &w->now);
+			ok[i] = false;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (ok[i])
+			engine_input(w->engine, &w->segs[i], w->mss[i], &w->now);
 }
 
 /* The tap is readable: drain it in batches. */
@@ -209,12 +269,13 @@ on_tap(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		clock_read(&w->now);
-		for (int i = 0; i < n; i++)
-			frame_input(w, &w->frames[i]);
+		batch_input(w, (unsigned)n);
+		tx_flush(w);
 		if (n < BATCH)
 			break;
 	}
 	engine_timers(w->engine, &w->now);
+	tx_flush(w);
 	timer_rearm(w);
 }
 
@@ -229,6 +290,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	w->timer_at_ms = 0;
 	clock_read(&w->now);
 	engine_timers(w->engine, &w->now);
+	tx_flush(w);
 	timer_rearm(w);
 }
 
