@@ -305,6 +305,19 @@ tap_fanout(int fd, int fanout_id)
 	return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg));
 }
 
+int64_t
+net_tap_drops(int fd)
+{
+	struct tpacket_stats st;
+	socklen_t len = sizeof(st);
+
+	/* Reading the statistics resets them: each call returns the drops
+	 * since the previous one. */
+	if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == -1)
+		return -1;
+	return (int64_t)st.tp_drops;
+}
+
 int
 net_tap_open(const uint16_t *ports, size_t nports, int fanout_id, char *err,
     size_t errlen)

@@ -37,6 +37,10 @@ int net_tap_open(const uint16_t *ports, size_t nports, int fanout_id,
  * kernel swaps filters atomically. 0 or -1 (errno). */
 int net_tap_set_ports(int fd, const uint16_t *ports, size_t nports);
 
+/* Frames the kernel dropped because the tap's buffer was full, since the
+ * last call (PACKET_STATISTICS); -1 on error. */
+int64_t net_tap_drops(int fd);
+
 /* Most ports one tap filters (cBPF conditional jumps reach 255 ahead). */
 #define NET_TAP_MAX_PORTS 128
 /* Bytes of a segment the tap keeps: a full lo-sized (64 KiB MTU) segment;

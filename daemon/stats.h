@@ -15,6 +15,8 @@
 #define SG_COUNTERS(X)                                                       \
 	X(rx_frames, "frames read from the packet tap")                      \
 	X(rx_truncated, "frames longer than the receive buffer")             \
+	X(rx_dropped, "frames the kernel dropped because the tap's buffer "  \
+		      "was full (the worker fell behind)")                   \
 	X(syn_received, "SYN segments received")                             \
 	X(synack_sent, "SYN-ACK segments sent, retransmissions included")    \
 	X(synack_retransmitted, "SYN-ACK segments retransmitted on a timer") \

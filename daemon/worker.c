@@ -334,7 +334,7 @@ our_wscale(void)
 	return shift < 0 ? 0 : shift > 14 ? 14 : (uint8_t)shift;
 }
 
-/* Every half second: prove the loop turns. */
+/* Every half second: prove the loop turns, and collect the tap's drops. */
 static void
 on_beat(evutil_socket_t fd, short what, void *arg)
 {
@@ -344,6 +344,9 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 
 	clock_read(&w->now);
 	w->heartbeat_ms = w->now.mono_ms;
+	int64_t drops = net_tap_drops(w->tap);
+	if (drops > 0)
+		w->stats.rx_dropped += (uint64_t)drops;
 }
 
 /* Fill the engine's settings from the configuration. */
