@@ -165,6 +165,10 @@ static const struct field handshake_fields[] = {
 	F_INT("synack_timeout_ms", struct sg_config, synack_timeout_ms, 10,
 	    60000),
 	F_INT("cookie_period_s", struct sg_config, cookie_period_s, 1, 3600),
+	F_INT("syn_rate_per_source", struct sg_config, syn_rate_per_source, 0,
+	    1000000),
+	F_INT("syn_burst_per_source", struct sg_config, syn_burst_per_source,
+	    0, 1000000),
 	F_STR("cookie_key_file", set_path, struct sg_config, cookie_key_file,
 	    0),
 };

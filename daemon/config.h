@@ -56,6 +56,8 @@ struct sg_config {
 	uint32_t synack_retries;
 	uint32_t synack_timeout_ms;
 	uint32_t cookie_period_s;
+	uint32_t syn_rate_per_source;  /* SYN/s from one address; 0: off */
+	uint32_t syn_burst_per_source; /* SYNs above the rate; 0: the rate */
 	char cookie_key_file[4096]; /* "" : a random secret per start */
 
 	struct sg_backend_conf backends[SG_CONFIG_MAX_BACKENDS];

@@ -20,6 +20,21 @@
  * segments (CVE-2019-11479); the kernel clamps the same way. */
 #define MIN_PEER_MSS 88
 
+/*
+ * Per-source SYN rate limit: a token bucket per source address, in a
+ * direct-mapped table indexed by a keyed hash of the address. A collision
+ * gives the newcomer a full bucket: it can only let a source through, never
+ * starve one, and a single source flooding keeps its own slot, so it is the
+ * one that is slowed. Tokens are counted in thousandths.
+ */
+#define RATE_SLOTS 16384
+
+struct rate_slot {
+	uint32_t tag;      /* keyed hash of the source address; 0: free */
+	uint32_t tokens;   /* thousandths of a SYN */
+	uint32_t last_ms;  /* when tokens were last topped up */
+};
+
 struct sg_engine {
 	struct sg_engine_conf conf;
 	struct sg_listen_conf listen[SG_CONFIG_MAX_LISTEN];
@@ -31,6 +46,7 @@ struct sg_engine {
 	void *arg;
 	struct sg_stats *stats;
 	const struct sg_clock *now; /* during engine_timers only */
+	struct rate_slot *rate;     /* RATE_SLOTS, if syn_rate is set */
 };
 
 /* Count a dropped segment. */
@@ -171,6 +187,43 @@ syn_cookie(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 	    seg->opts.tsval);
 }
 
+/* Whether the source of a SYN still has a token; takes one if so. */
+static bool
+rate_allow(struct sg_engine *e, const struct sg_tuple *t,
+    const struct sg_clock *now)
+{
+	struct {
+		uint8_t family;
+		uint8_t addr[16];
+	} src;
+	uint64_t cap = (uint64_t)(e->conf.syn_burst ? e->conf.syn_burst :
+	    e->conf.syn_rate) * 1000;
+	uint32_t now_ms = (uint32_t)now->mono_ms;
+
+	memset(&src, 0, sizeof(src));
+	src.family = t->family;
+	memcpy(src.addr, t->peer_addr, sizeof(src.addr));
+	uint64_t h = siphash24(&e->isn_key, &src, sizeof(src));
+	struct rate_slot *s = &e->rate[h % RATE_SLOTS];
+	uint32_t tag = (uint32_t)(h >> 32) | 1;
+
+	if (s->tag != tag) {
+		s->tag = tag;
+		s->tokens = (uint32_t)cap;
+		s->last_ms = now_ms;
+	} else {
+		uint64_t add = (uint64_t)(uint32_t)(now_ms - s->last_ms) *
+		    e->conf.syn_rate;
+		uint64_t tokens = s->tokens + add;
+		s->tokens = (uint32_t)(tokens > cap ? cap : tokens);
+		s->last_ms = now_ms;
+	}
+	if (s->tokens < 1000)
+		return false;
+	s->tokens -= 1000;
+	return true;
+}
+
 /* A SYN: re-answer a known one, else a table entry or a cookie. */
 static void
 on_syn(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
@@ -179,6 +232,10 @@ on_syn(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 	struct sg_halfopen_entry *h = NULL;
 
 	e->stats->syn_received++;
+	if (e->rate != NULL && !rate_allow(e, &seg->tuple, now)) {
+		drop(e, SG_R_SYN_RATE_LIMIT);
+		return;
+	}
 	if (e->conf.cookies != SG_COOKIES_ALWAYS)
 		h = halfopen_lookup(e->table, &seg->tuple);
 	if (h != NULL) {
@@ -395,13 +452,22 @@ engine_halfopen(const struct sg_engine *e)
 size_t
 engine_memory(const struct sg_engine *e)
 {
-	return sizeof(*e) + halfopen_memory(e->table);
+	return sizeof(*e) + halfopen_memory(e->table) +
+	    (e->rate != NULL ? RATE_SLOTS * sizeof(*e->rate) : 0);
 }
 
 /* Copy the settings (and the listen set they point at) into e. */
 static void
 engine_take_conf(struct sg_engine *e, const struct sg_engine_conf *conf)
 {
+	/* The rate table is made the first time a limit is set, and kept
+	 * (memory known in advance: RATE_SLOTS slots). */
+	if (conf->syn_rate > 0 && e->rate == NULL)
+		e->rate = calloc(RATE_SLOTS, sizeof(*e->rate));
+	if (conf->syn_rate == 0) {
+		free(e->rate);
+		e->rate = NULL;
+	}
 	unsigned n = conf->nlisten;
 
 	if (n > SG_CONFIG_MAX_LISTEN)
@@ -438,10 +504,12 @@ engine_new(const struct sg_engine_conf *conf,
 	struct sg_sipkey k;
 	siphash_key_from_bytes(&k, tkey);
 	e->table = halfopen_new(conf->queue_size, &k, &conf->timing);
-	if (e->table == NULL)
+	if (e->table == NULL || (conf->syn_rate > 0 && e->rate == NULL))
 		goto fail;
 	return e;
 fail:
+	halfopen_free(e->table);
+	free(e->rate);
 	free(e);
 	return NULL;
 }
@@ -459,5 +527,6 @@ engine_free(struct sg_engine *e)
 	if (e == NULL)
 		return;
 	halfopen_free(e->table);
+	free(e->rate);
 	free(e);
 }

@@ -51,6 +51,8 @@ struct sg_engine_conf {
 	struct sg_halfopen_timing timing;
 	uint8_t our_wscale;     /* the shift our SYN-ACK offers */
 	uint16_t our_window;    /* the window our SYN-ACK offers */
+	uint32_t syn_rate;      /* SYN/s per source address; 0: no limit */
+	uint32_t syn_burst;     /* bucket depth; 0: syn_rate */
 	const struct sg_listen_conf *listen;
 	unsigned nlisten;
 };

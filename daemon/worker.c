@@ -365,6 +365,8 @@ engine_conf_from(struct sg_engine_conf *ec, const struct sg_config *conf,
 	ec->timing.synack_retries = (uint8_t)conf->synack_retries;
 	ec->our_wscale = our_wscale();
 	ec->our_window = OUR_WINDOW;
+	ec->syn_rate = conf->syn_rate_per_source;
+	ec->syn_burst = conf->syn_burst_per_source;
 	ec->listen = conf->listen;
 	ec->nlisten = conf->nlisten;
 }

@@ -490,3 +490,47 @@ Test(engine, completes_ipv6_handshakes)
 	cr_assert_eq(io.nest, 1);
 	cr_assert_eq(io.est[0].tuple.family, AF_INET6);
 }
+
+Test(engine, limits_syns_from_one_source_without_starving_others)
+{
+	econf.syn_rate = 10;
+	econf.syn_burst = 0; /* the rate: 10 at once */
+	start(SG_COOKIES_AUTO, 1024);
+	for (uint16_t i = 0; i < 25; i++) {
+		struct sg_segment syn = syn_make((uint16_t)(40000 + i), i);
+		input(&syn);
+	}
+	cr_assert_eq(io.ntx, 10, "a burst of the rate, then drops");
+	cr_assert_eq(stats.drops[SG_R_SYN_RATE_LIMIT], 15);
+	/* Another source is not affected. */
+	struct sg_segment other = syn_make(50000, 1);
+	other.tuple.peer_addr[3] = 99;
+	input(&other);
+	cr_assert_eq(io.ntx, 11);
+	/* 10/s: after 300 ms, 3 more. */
+	clk.mono_ms += 300;
+	for (uint16_t i = 0; i < 5; i++) {
+		struct sg_segment syn = syn_make((uint16_t)(41000 + i), i);
+		input(&syn);
+	}
+	cr_assert_eq(io.ntx, 14);
+	cr_assert_eq(stats.drops[SG_R_SYN_RATE_LIMIT], 17);
+}
+
+Test(engine, takes_a_rate_limit_on_reload)
+{
+	start(SG_COOKIES_AUTO, 1024);
+	size_t before = engine_memory(eng);
+	econf.syn_rate = 1;
+	engine_reconfigure(eng, &econf);
+	cr_assert_gt(engine_memory(eng), before, "the source table is allocated");
+	struct sg_segment a = syn_make(40000, 1), b = syn_make(40001, 2);
+	input(&a);
+	input(&b);
+	cr_assert_eq(io.ntx, 1);
+	econf.syn_rate = 0;
+	engine_reconfigure(eng, &econf);
+	cr_assert_eq(engine_memory(eng), before);
+	input(&b);
+	cr_assert_eq(io.ntx, 2);
+}
