@@ -210,6 +210,10 @@ leader() {
 }
 wait_for 30 leader || { LEADER=; not_ok "container PID 1: $(cat "$WORK/console.log")"; }
 leader
+# systemctl talks to PID 1 through /run/systemd/private, which appears a
+# moment after PID 1 itself.
+wait_for 30 in_ct test -S /run/systemd/private ||
+	not_ok "container boot: systemd's private socket never appeared"
 state=$(in_ct systemctl is-system-running --wait)
 case $state in
 running) ;;
@@ -256,7 +260,7 @@ echo "$st" | grep -q '^NoNewPrivs:[[:space:]]*1' || not_ok "NoNewPrivileges not 
 echo "$st" | grep -q '^Seccomp:[[:space:]]*2' || not_ok "no seccomp filter"
 in_ct nsenter -t "$PID" -m sh -c '! touch /usr/sg-probe 2>/dev/null' ||
 	not_ok "ProtectSystem=strict: /usr is writable"
-ok "runs as user synguard with exactly CAP_NET_ADMIN and CAP_NET_RAW, no new privileges, seccomp, read-only /usr"
+ok "runs as user synguard with exactly CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE, no new privileges, seccomp, read-only /usr"
 
 # echo_through ADDR: a line sent to ADDR port 8080 comes back.
 echo_through() {
