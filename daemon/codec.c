@@ -317,10 +317,13 @@ parse_ipv6(const uint8_t *ip, size_t len, struct sg_segment *seg, size_t *l4,
 	tot = IPV6_HDR_LEN + (size_t)get16(ip + 4);
 	if (tot > len)
 		return SG_R_IP_TRUNCATED;
-	if (ipv6_addr_bad(ip + 8, 1) || ipv6_addr_bad(ip + 24, 0))
-		return SG_R_IP_BAD_ADDR;
+	/* Headers first: routine non-TCP traffic behind extension headers
+	 * (MLD reports to ff02::16) then counts as not TCP, not as a bad
+	 * address. */
 	if ((r = walk_ipv6_ext(ip, tot, ip[6], l4)) != SG_R_NONE)
 		return r;
+	if (ipv6_addr_bad(ip + 8, 1) || ipv6_addr_bad(ip + 24, 0))
+		return SG_R_IP_BAD_ADDR;
 	seg->ttl = ip[7];
 	*end = tot;
 	return SG_R_NONE;
