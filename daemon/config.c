@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "cookie.h"
@@ -215,6 +216,12 @@ vfail_at(struct loader *l, const char *file, unsigned line, const char *name,
 	if (name != NULL)
 		snprintf(setting, sizeof(setting), "setting '%s': ", name);
 	snprintf(l->err, l->errlen, "%s%s: %s%s", file, where, setting, what);
+	/* One printable line: values are echoed from the file, and a string
+	 * may hold any byte ("\n", "\x1b"); the line goes to a terminal or
+	 * the journal. */
+	for (char *p = l->err; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 
@@ -1011,6 +1018,62 @@ config_defaults(struct sg_config *c)
 	c->log_level = SG_LOG_INFO;
 }
 
+/* libconfig 1.5 nests @include at most this deep (MAX_INCLUDE_DEPTH). */
+#define INCLUDE_DEPTH_MAX 10
+
+/*
+ * Check, before libconfig reads file, that each of its @include lines names
+ * a regular file or nothing. libconfig 1.5 opens whatever it is given, and
+ * its flex scanner calls exit() when a read fails, as on a directory
+ * ("input in flex scanner failed"); a FIFO or a device would block or never
+ * end. On a reload that would take the running daemon down. A line is read
+ * as libconfig's scanner reads it: optional blanks, "@include", blanks, a
+ * quoted name (up to a NUL, as a C string), found in the include directory.
+ */
+static int
+includes_ok(struct loader *l, const char *file, int depth)
+{
+	char *line = NULL, name[4096], path[sizeof(l->dir) + sizeof(name) + 1];
+	size_t cap = 0, n;
+	unsigned lineno = 0;
+	struct stat st;
+	const char *p;
+	FILE *f;
+	int rc = 0;
+
+	/* Too deep or unreadable: libconfig says so itself. */
+	if (depth > INCLUDE_DEPTH_MAX || (f = fopen(file, "r")) == NULL)
+		return 0;
+	while (rc == 0 && getline(&line, &cap, f) != -1) {
+		lineno++;
+		p = line + strspn(line, " \t");
+		if (strncmp(p, "@include", 8) != 0 ||
+		    (p[8] != ' ' && p[8] != '\t'))
+			continue;
+		p += 8 + strspn(p + 8, " \t");
+		if (*p++ != '"')
+			continue;
+		for (n = 0; *p != '\0' && *p != '"' && n < sizeof(name) - 1; p++) {
+			if (*p == '\\' && (p[1] == '\\' || p[1] == '"'))
+				p++;
+			name[n++] = *p;
+		}
+		name[n] = '\0';
+		snprintf(path, sizeof(path), "%s%s%s", l->dir,
+		    l->dir[0] != '\0' ? "/" : "", name);
+		if (stat(path, &st) == -1)
+			continue; /* "cannot open include file", from libconfig */
+		if (!S_ISREG(st.st_mode))
+			rc = fail_at(l, file, lineno, NULL, "@include \"%s\": "
+			    "not a regular file", name);
+		else
+			rc = includes_ok(l, path, depth + 1);
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 /* Read the file; report syntax and I/O errors in the common form. */
 static int
 parse(struct loader *l, config_t *cf)
@@ -1029,6 +1092,8 @@ parse(struct loader *l, config_t *cf)
 	}
 	if (l->dir[0] != '\0')
 		config_set_include_dir(cf, l->dir);
+	if (includes_ok(l, l->path, 0) == -1)
+		return -1;
 	errno = 0;
 	if (config_read_file(cf, l->path) == CONFIG_TRUE)
 		return 0;
