@@ -422,6 +422,19 @@ on_timer(struct sg_halfopen_entry *h, enum sg_timer_event ev, void *arg)
 	struct sg_engine *e = arg;
 
 	if (ev == HALFOPEN_RETRANSMIT) {
+		/*
+		 * A table more than half full means a flood: its entries are
+		 * mostly spoofed, and retransmitting to them would multiply
+		 * our sends (and what we reflect at the spoofed sources). A
+		 * real client whose SYN-ACK was lost retransmits its SYN, and
+		 * that is answered again; so, under pressure, only expiry
+		 * runs, as a SYN cookie would behave.
+		 */
+		if (2 * (uint64_t)halfopen_count(e->table) >
+		    halfopen_capacity(e->table)) {
+			e->stats->synack_retransmit_skipped++;
+			return;
+		}
 		e->stats->synack_retransmitted++;
 		entry_synack(e, h, e->now);
 	} else {

@@ -441,6 +441,12 @@ net_tap_read(int fd, struct sg_frame *frames, unsigned n, size_t bufsize)
 		    offsetof(struct sockaddr_ll, sll_ifindex) + sizeof(int) ?
 		    sll[i].sll_ifindex : 0;
 		f->truncated = (mm[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+		f->halen = 0;
+		if (mm[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_ll) &&
+		    sll[i].sll_halen <= sizeof(f->lladdr)) {
+			f->halen = sll[i].sll_halen;
+			memcpy(f->lladdr, sll[i].sll_addr, f->halen);
+		}
 		tap_frame_aux(f, &mm[i].msg_hdr);
 	}
 	return got;
@@ -473,12 +479,27 @@ tx_socket(int family)
 	return fd;
 }
 
+/* The link-layer sending socket: protocol 0, so it receives nothing. */
+static int
+tx_packet_socket(void)
+{
+	return socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
 int
 net_tx_open(struct sg_tx *tx, char *err, size_t errlen)
 {
+	tx->fdll = tx_packet_socket();
+	if (tx->fdll == -1) {
+		net_err(err, errlen, "AF_PACKET sending socket: %s",
+		    strerror(errno));
+		return -1;
+	}
 	tx->fd4 = tx_socket(AF_INET);
 	if (tx->fd4 == -1) {
 		net_err(err, errlen, "raw IPv4 socket: %s", strerror(errno));
+		net_close_keep_errno(tx->fdll);
+		tx->fdll = -1;
 		return -1;
 	}
 	tx->fd6 = tx_socket(AF_INET6);
@@ -488,7 +509,8 @@ net_tx_open(struct sg_tx *tx, char *err, size_t errlen)
 			return 0;
 		net_err(err, errlen, "raw IPv6 socket: %s", strerror(errno));
 		net_close_keep_errno(tx->fd4);
-		tx->fd4 = -1;
+		net_close_keep_errno(tx->fdll);
+		tx->fd4 = tx->fdll = -1;
 		return -1;
 	}
 	return 0;
@@ -501,7 +523,9 @@ net_tx_close(struct sg_tx *tx)
 		close(tx->fd4);
 	if (tx->fd6 != -1)
 		close(tx->fd6);
-	tx->fd4 = tx->fd6 = -1;
+	if (tx->fdll != -1)
+		close(tx->fdll);
+	tx->fd4 = tx->fd6 = tx->fdll = -1;
 }
 
 /*
@@ -615,6 +639,47 @@ net_tx_send_batch(struct sg_tx *tx, const uint8_t *const *pkts,
 			break;
 	}
 	return (int)done;
+}
+
+int
+net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
+    const size_t *lens, const struct sg_hop *hops, unsigned n)
+{
+	struct mmsghdr mm[NET_TX_BATCH];
+	struct iovec iov[NET_TX_BATCH];
+	struct sockaddr_ll sll[NET_TX_BATCH];
+
+	if (n == 0)
+		return 0;
+	if (n > NET_TX_BATCH)
+		n = NET_TX_BATCH;
+	memset(mm, 0, n * sizeof(mm[0]));
+	memset(sll, 0, n * sizeof(sll[0]));
+	for (unsigned i = 0; i < n; i++) {
+		unsigned version = lens[i] > 0 ? pkts[i][0] >> 4 : 0;
+		if ((version != 4 && version != 6) ||
+		    hops[i].halen > sizeof(sll[i].sll_addr)) {
+			if (i == 0) {
+				errno = EINVAL;
+				return -1;
+			}
+			n = i;
+			break;
+		}
+		sll[i].sll_family = AF_PACKET;
+		sll[i].sll_protocol = htons(version == 4 ? ETH_P_IP :
+		    ETH_P_IPV6);
+		sll[i].sll_ifindex = hops[i].ifindex;
+		sll[i].sll_halen = hops[i].halen;
+		memcpy(sll[i].sll_addr, hops[i].lladdr, hops[i].halen);
+		iov[i].iov_base = (void *)(uintptr_t)pkts[i];
+		iov[i].iov_len = lens[i];
+		mm[i].msg_hdr.msg_name = &sll[i];
+		mm[i].msg_hdr.msg_namelen = sizeof(sll[i]);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	return sendmmsg(tx->fdll, mm, n, MSG_DONTWAIT);
 }
 
 int

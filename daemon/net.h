@@ -58,6 +58,8 @@ struct sg_frame {
 			      checksum is partial */
 	uint8_t truncated; /* the frame was longer than len (buffer or
 			      snap length): count it, do not parse it */
+	uint8_t halen;     /* bytes of lladdr */
+	uint8_t lladdr[8]; /* the link-layer source: the previous hop */
 };
 
 /*
@@ -74,6 +76,15 @@ int net_tap_read(int fd, struct sg_frame *frames, unsigned n,
 struct sg_tx {
 	int fd4;
 	int fd6;
+	int fdll; /* AF_PACKET SOCK_DGRAM: replies straight to a previous hop */
+};
+
+/* Where a reply goes at the link layer: back out of the interface its
+ * segment came in on, to the hop it came from. */
+struct sg_hop {
+	int ifindex;
+	uint8_t halen;
+	uint8_t lladdr[8];
 };
 
 int net_tx_open(struct sg_tx *tx, char *err, size_t errlen);
@@ -98,6 +109,16 @@ int net_tx_send(struct sg_tx *tx, const uint8_t *pkt, size_t len);
  */
 int net_tx_send_batch(struct sg_tx *tx, const uint8_t *const *pkts,
     const size_t *lens, unsigned n);
+
+/*
+ * Send up to n packets (at most NET_TX_BATCH) with one sendmmsg on the
+ * AF_PACKET socket, each to its hop: no route lookup, no netfilter, the
+ * reply leaves by the interface and to the neighbour its segment came
+ * from (what an anycast or ECMP node wants). Returns how many of the first
+ * packets were sent, or -1 (errno) if the first one failed.
+ */
+int net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
+    const size_t *lens, const struct sg_hop *hops, unsigned n);
 
 /* The MTU of an interface (cached by the caller); -1 on error. */
 int net_ifmtu(int ifindex);

@@ -20,6 +20,8 @@
 	X(syn_received, "SYN segments received")                             \
 	X(synack_sent, "SYN-ACK segments sent, retransmissions included")    \
 	X(synack_retransmitted, "SYN-ACK segments retransmitted on a timer") \
+	X(synack_retransmit_skipped, "retransmissions skipped because the "  \
+				     "table was more than half full")        \
 	X(cookie_sent, "SYN-ACK segments that carried a SYN cookie")         \
 	X(cookie_valid, "ACKs that completed a handshake through a cookie")  \
 	X(cookie_invalid, "ACKs matching no half-open entry whose cookie "    \

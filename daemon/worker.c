@@ -64,7 +64,10 @@ struct sg_worker {
 	uint8_t txbuf[NET_TX_BATCH][SG_REPLY_MAX];
 	const uint8_t *txpkt[NET_TX_BATCH];
 	size_t txlen[NET_TX_BATCH];
+	struct sg_hop txhop[NET_TX_BATCH]; /* ifindex 0: route it */
 	unsigned ntx;
+	struct sg_hop hop; /* of the segment being handled; ifindex 0 on
+			      timers */
 	uint8_t *bufs;
 	struct mtu_slot mtu[MTU_SLOTS];
 	struct sg_clock now;
@@ -114,9 +117,10 @@ our_mss(struct sg_worker *w, int ifindex, int family)
 }
 
 /*
- * Send the queued replies: one sendmmsg per run of one family. A packet the
- * kernel refuses (no route to a spoofed source, say) is counted and
- * skipped; a full socket buffer drops the rest of the batch at once.
+ * Send the queued replies, each run of one kind with one sendmmsg: answers
+ * to a segment go back to the hop it came from (AF_PACKET), timer
+ * retransmissions are routed (raw socket). A packet the kernel refuses is
+ * counted and skipped; a full buffer drops the rest of the batch at once.
  */
 static void
 tx_flush(struct sg_worker *w)
@@ -124,11 +128,19 @@ tx_flush(struct sg_worker *w)
 	unsigned off = 0;
 
 	while (off < w->ntx) {
-		int n = net_tx_send_batch(&w->tx, &w->txpkt[off],
-		    &w->txlen[off], w->ntx - off);
-		off += n > 0 ? (unsigned)n : 0;
-		if (off == w->ntx)
-			break;
+		bool hop = w->txhop[off].ifindex != 0;
+		unsigned run = 1;
+		while (off + run < w->ntx &&
+		    (w->txhop[off + run].ifindex != 0) == hop)
+			run++;
+		int n = hop ? net_tx_send_hops(&w->tx, &w->txpkt[off],
+		    &w->txlen[off], &w->txhop[off], run) :
+		    net_tx_send_batch(&w->tx, &w->txpkt[off], &w->txlen[off],
+		    run);
+		unsigned sent = n > 0 ? (unsigned)n : 0;
+		off += sent;
+		if (sent == run)
+			continue;
 		unsigned lost = (errno == EAGAIN || errno == ENOBUFS) ?
 		    w->ntx - off : 1;
 		w->stats.tx_errors += lost;
@@ -152,6 +164,7 @@ tx_reply(void *arg, const struct sg_reply *r)
 	if (len == 0)
 		return -1;
 	w->txpkt[w->ntx] = w->txbuf[w->ntx];
+	w->txhop[w->ntx] = w->hop;
 	w->txlen[w->ntx++] = len;
 	return 0;
 }
@@ -231,6 +244,19 @@ frame_parse(struct sg_worker *w, unsigned i)
 	return true;
 }
 
+/* Handle a parsed segment; replies to it go back to its hop. */
+static void
+segment_input(struct sg_worker *w, unsigned i)
+{
+	const struct sg_frame *f = &w->frames[i];
+
+	w->hop.ifindex = f->ifindex;
+	w->hop.halen = f->halen;
+	memcpy(w->hop.lladdr, f->lladdr, sizeof(w->hop.lladdr));
+	engine_input(w->engine, &w->segs[i], w->mss[i], &w->now);
+	w->hop.ifindex = 0;
+}
+
 /*
  * Handle one batch. Segments that complete or clear handshakes (ACK, RST)
  * go before SYNs: when a flood has put the worker behind, the clients that
@@ -245,13 +271,13 @@ batch_input(struct sg_worker *w, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		ok[i] = frame_parse(w, i);
 		if (ok[i] && !(w->segs[i].flags & SG_TCP_SYN)) {
-			engine_input(w->engine, &w->segs[i], w->mss[i], &w->now);
+			segment_input(w, i);
 			ok[i] = false;
 		}
 	}
 	for (unsigned i = 0; i < n; i++)
 		if (ok[i])
-			engine_input(w->engine, &w->segs[i], w->mss[i], &w->now);
+			segment_input(w, i);
 }
 
 /* The tap is readable: drain it in batches. */
@@ -404,7 +430,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	w->id = id;
 	w->nworkers = nworkers;
 	w->tap = -1;
-	w->tx.fd4 = w->tx.fd6 = -1;
+	w->tx.fd4 = w->tx.fd6 = w->tx.fdll = -1;
 	w->bufs = malloc((size_t)BATCH * FRAME_SIZE);
 	w->base = event_base_new();
 	if (w->bufs == NULL || w->base == NULL) {

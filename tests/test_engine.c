@@ -534,3 +534,28 @@ Test(engine, takes_a_rate_limit_on_reload)
 	input(&b);
 	cr_assert_eq(io.ntx, 2);
 }
+
+Test(engine, skips_retransmissions_when_the_table_is_more_than_half_full)
+{
+	start(SG_COOKIES_AUTO, 4);
+	for (uint16_t i = 0; i < 3; i++) {
+		struct sg_segment syn = syn_make((uint16_t)(40000 + i), i);
+		input(&syn);
+	}
+	clk.mono_ms += 1000;
+	engine_timers(eng, &clk);
+	cr_assert_eq(io.ntx, 3, "3 of 4 taken: no retransmission");
+	cr_assert_eq(stats.synack_retransmit_skipped, 3);
+	/* The entries still complete and still expire on time. */
+	struct sg_segment ack = ack_for(0, 40000);
+	input(&ack);
+	cr_assert_eq(io.nest, 1);
+	clk.mono_ms += 2000; /* 2 of 4 taken: half, not more */
+	engine_timers(eng, &clk);
+	cr_assert_eq(io.ntx, 5, "retransmitting again");
+	for (int k = 0; k < 10; k++) {
+		clk.mono_ms += 10000;
+		engine_timers(eng, &clk);
+	}
+	cr_assert_eq(engine_halfopen(eng), 0);
+}
