@@ -16,6 +16,9 @@
 
 /* RFC 9293 3.7.1: a peer that sends no MSS option accepts 536 bytes. */
 #define DEFAULT_PEER_MSS 536
+/* Timer events per engine_timers call: what is left is due at once, and
+ * the worker's loop reads the tap in between. */
+#define TIMER_BUDGET 2048
 /* Linux's TCP_MIN_MSS: smaller values only serve to make us send tiny
  * segments (CVE-2019-11479); the kernel clamps the same way. */
 #define MIN_PEER_MSS 88
@@ -446,7 +449,8 @@ void
 engine_timers(struct sg_engine *e, const struct sg_clock *now)
 {
 	e->now = now;
-	halfopen_run_timers(e->table, now->mono_ms, on_timer, e);
+	halfopen_run_timers_max(e->table, now->mono_ms, TIMER_BUDGET, on_timer,
+	    e);
 	e->now = NULL;
 }
 

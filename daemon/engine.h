@@ -80,7 +80,8 @@ void engine_reconfigure(struct sg_engine *e, const struct sg_engine_conf *conf);
 void engine_input(struct sg_engine *e, const struct sg_segment *seg,
     uint16_t our_mss, const struct sg_clock *now);
 
-/* Run due timers (SYN-ACK retransmission, expiry). */
+/* Run due timers (SYN-ACK retransmission, expiry), a bounded number per
+ * call; engine_next_timer says 0 if more are due. */
 void engine_timers(struct sg_engine *e, const struct sg_clock *now);
 
 /* Milliseconds until the next timer, or -1 if none. */

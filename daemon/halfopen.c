@@ -33,6 +33,7 @@
  * would fit in 80 bytes): it is live when its hash chain leads to it.
  */
 #include <assert.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -434,11 +435,18 @@ unsigned
 halfopen_run_timers(struct sg_halfopen *h, uint64_t now_ms,
                     halfopen_timer_cb cb, void *arg)
 {
+	return halfopen_run_timers_max(h, now_ms, UINT_MAX, cb, arg);
+}
+
+unsigned
+halfopen_run_timers_max(struct sg_halfopen *h, uint64_t now_ms, unsigned max,
+                        halfopen_timer_cb cb, void *arg)
+{
 	struct sg_halfopen_entry *e;
 	uint32_t now = (uint32_t)now_ms, i;
 	unsigned g, fired = 0;
 
-	while ((i = timer_earliest(h, &g)) != NIL) {
+	while (fired < max && (i = timer_earliest(h, &g)) != NIL) {
 		e = &h->entries[i];
 		if (ms_diff(e->deadline_ms, now) > 0)
 			break;

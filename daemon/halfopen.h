@@ -130,6 +130,14 @@ typedef void (*halfopen_timer_cb)(struct sg_halfopen_entry *e,
 unsigned halfopen_run_timers(struct sg_halfopen *h, uint64_t now_ms,
                              halfopen_timer_cb cb, void *arg);
 
+/*
+ * The same, firing at most max events: a flood's entries were made within
+ * the same second and fall due together, and an event loop must not stall
+ * behind tens of thousands of them. The rest stay due for the next call.
+ */
+unsigned halfopen_run_timers_max(struct sg_halfopen *h, uint64_t now_ms,
+    unsigned max, halfopen_timer_cb cb, void *arg);
+
 /* Milliseconds from now_ms to the next timer event (0 if due), or -1 if no
  * entry is waiting. */
 int64_t halfopen_next_timer(const struct sg_halfopen *h, uint64_t now_ms);

@@ -819,3 +819,32 @@ Test(halfopen, entry_and_memory_sizes_match_the_documentation)
 	cr_assert_lt(halfopen_memory(h), 100000u * 80 + 131072u * 4 + 512);
 	halfopen_free(h);
 }
+
+/* Count the events of a run. */
+static void
+count_event(struct sg_halfopen_entry *e, enum sg_timer_event ev, void *arg)
+{
+	(void)e;
+	(void)ev;
+	(*(unsigned *)arg)++;
+}
+
+Test(halfopen, fires_at_most_max_events_per_call_and_keeps_the_rest_due)
+{
+	struct sg_halfopen *h = table(1000, NULL);
+	unsigned seen = 0;
+
+	for (uint32_t n = 0; n < 1000; n++) {
+		struct sg_tuple t = client(n);
+		cr_assert_not_null(halfopen_insert(h, &t, 0));
+	}
+	cr_assert_eq(halfopen_run_timers_max(h, 1000, 300, count_event, &seen),
+	             300);
+	cr_assert_eq(seen, 300);
+	cr_assert_eq(halfopen_next_timer(h, 1000), 0, "the rest is still due");
+	cr_assert_eq(halfopen_run_timers_max(h, 1000, 1000, count_event, &seen),
+	             700);
+	cr_assert_eq(seen, 1000);
+	cr_assert_gt(halfopen_next_timer(h, 1000), 0);
+	halfopen_free(h);
+}
