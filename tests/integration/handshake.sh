@@ -10,15 +10,18 @@ topology
 watch_rst 8080
 start_echo echo
 
-# options HOST PORT: "mss:N wscale:A,B sack ts" of a held client connection.
+# options HOST PORT: what the client sees of a held connection: `ss -ti`'s
+# mss and wscale (this ss prints no "ts"/"sack"), and TCP_INFO's option
+# bits (timestamps, SACK, window scaling), shifts and MSS.
 options() {
 	rm -f "$WORK/ready"
 	ip netns exec cli python3 "$TOOLS/sgclient.py" hold "$1" "$2" "$WORK/ready" &
 	_hold=$!
 	wait_for 10 test -f "$WORK/ready" || fail "hold client to $1 port $2"
-	_lport=$(cat "$WORK/ready")
+	_lport=$(cut -d' ' -f1 "$WORK/ready")
 	C ss -tin "sport = :$_lport" | tr ' \t' '\n\n' |
 		grep -E '^(mss:|wscale:|sack$|ts$)' | sort | tr '\n' ' '
+	cut -d' ' -f2- "$WORK/ready" | tr -d '\n'
 	kill "$_hold" 2>/dev/null; wait "$_hold" 2>/dev/null
 }
 
@@ -30,6 +33,8 @@ want4=$(options $SRV4 9090)
 want6=$(options $SRV6 9090)
 echo "kernel listener, as the client sees it: v4 [$want4] v6 [$want6]"
 echo "$want4" | grep -q "wscale:" || fail "could not read the client's options"
+echo "$want4" | grep -q "tcpinfo:ts,sack,wscale" ||
+	fail "the kernel listener did not negotiate timestamps, SACK and window scaling"
 
 for mode in never always; do
 	write_conf "$WORK/sg.conf" 8080 $mode

@@ -10,7 +10,8 @@
       Prints "ok N fail M p50_ms X p99_ms Y"; exit 0 iff every one worked.
   sgclient.py hold HOST PORT READYFILE
       One connection that echoes a byte, then writes READYFILE with its
-      local port and holds the connection for 60 s (or until killed).
+      local port and the options TCP_INFO shows, and holds the connection
+      for 60 s (or until killed).
   sgclient.py serve HOST PORT
       A plain kernel echo server, the baseline to compare with.
 """
@@ -91,8 +92,16 @@ def cmd_hold(a):
     s.sendall(b"x")
     if s.recv(1) != b"x":
         return 1
+    # TCP_INFO as the kernel reports it to the client: tcpi_options (ts,
+    # sack, wscale bits), the shifts, tcpi_snd_mss.
+    i = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    opts = i[5]
+    info = "tcpinfo:%s%s%s snd_wscale:%d rcv_wscale:%d snd_mss:%d" % (
+        "ts," if opts & 1 else "", "sack," if opts & 2 else "",
+        "wscale" if opts & 4 else "", i[6] & 0xF, i[6] >> 4,
+        int.from_bytes(i[16:20], "little"))
     with open(a.ready + ".tmp", "w") as f:
-        f.write("%d\n" % s.getsockname()[1])
+        f.write("%d %s\n" % (s.getsockname()[1], info))
     os.rename(a.ready + ".tmp", a.ready)
     time.sleep(60)
     s.close()
