@@ -185,6 +185,8 @@ static const struct field backend_fields[] = {
 	F_STR("path", set_path, struct sg_backend_conf, path, 1),
 	F_CHOICE("mode", struct sg_backend_conf, mode, backend_modes),
 	F_INT("weight", struct sg_backend_conf, weight, 1, 1000),
+	F_INT("allowed_uid", struct sg_backend_conf, allowed_uid, 0,
+	    4294967294LL),
 };
 #define ENTRY_REQUIRED 0x3u
 
@@ -984,6 +986,7 @@ set_backends(struct loader *l, const config_setting_t *s, const char *name,
 		memset(b, 0, sizeof(*b));
 		b->mode = SG_BACKEND_FD;
 		b->weight = 1;
+		b->allowed_uid = SG_ANY_UID;
 		snprintf(entry, sizeof(entry), "%s[%d]", name, i);
 		if (walk_entry(l, e, entry, &backend_group, b) == -1)
 			return -1;

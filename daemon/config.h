@@ -36,11 +36,15 @@ struct sg_listen_conf {
 	char address[64];          /* as written, for messages */
 };
 
+#define SG_ANY_UID UINT32_MAX
+
 struct sg_backend_conf {
 	char name[SG_CONFIG_NAME_MAX];
 	char path[SG_CONFIG_PATH_MAX];
 	enum sg_backend_mode mode;
 	uint32_t weight;           /* 1..1000 */
+	uint32_t allowed_uid;      /* the backend's uid, checked with
+				      SO_PEERCRED; SG_ANY_UID: any */
 };
 
 struct sg_config {

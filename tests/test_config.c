@@ -344,7 +344,7 @@ Test(config, rejects_unknown_key_in_listen_entry)
 Test(config, rejects_unknown_key_in_backend_entry)
 {
 	expect_error(CONF "unknown-backend-key.conf", 5, "backends[0].timeout",
-	    "(allowed: name, path, mode, weight)");
+	    "(allowed: name, path, mode, weight, allowed_uid)");
 }
 
 Test(config, rejects_typo_and_suggests_the_name)
