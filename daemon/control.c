@@ -25,8 +25,12 @@
 #include "control.h"
 #include "log.h"
 
+/* How long accepting pauses after accept() failed (EMFILE, ENFILE). */
+#define CONTROL_ACCEPT_PAUSE_MS 250
+
 struct sg_control {
 	struct evconnlistener *listener;
+	struct event *ev_resume; /* re-enables accepting after a failure */
 	struct sg_control_ops ops;
 	void *arg;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -230,6 +234,33 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_enable(bev, EV_READ);
 }
 
+/*
+ * accept() failed. Out of descriptors the pending connection stays
+ * queued, the listener stays readable and libevent would call accept()
+ * again at once, forever, logging each time: pause accepting instead.
+ */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct sg_control *c = arg;
+	struct timeval pause = {0, CONTROL_ACCEPT_PAUSE_MS * 1000};
+
+	log_debug("control: accept: %s", strerror(errno));
+	evconnlistener_disable(l);
+	evtimer_add(c->ev_resume, &pause);
+}
+
+/* The pause is over: accept again. */
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_control *c = arg;
+	(void)fd;
+	(void)what;
+
+	evconnlistener_enable(c->listener);
+}
+
 struct sg_control *
 control_new(struct event_base *base, const char *path,
     const struct sg_control_ops *ops, void *arg, char *err, size_t errlen)
@@ -280,6 +311,14 @@ control_new(struct event_base *base, const char *path,
 		free(c);
 		return NULL;
 	}
+	if ((c->ev_resume = evtimer_new(base, on_resume, c)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		evconnlistener_free(c->listener);
+		(void)unlink(path);
+		free(c);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(c->listener, on_accept_error);
 	return c;
 }
 
@@ -289,6 +328,7 @@ control_free(struct sg_control *c)
 	if (c == NULL)
 		return;
 	evconnlistener_free(c->listener);
+	event_free(c->ev_resume);
 	while (c->clients > 0)
 		bufferevent_free(c->client[--c->clients]);
 	(void)unlink(c->path);

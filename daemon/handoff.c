@@ -51,6 +51,10 @@
  * left waiting longer than the hold timeout gives up anyway. */
 #define POOL_HOLD_MAX 1024
 
+/* Held connections are retried this often while a backend refuses them
+ * without being full (see struct backend, refused). */
+#define POOL_RETRY_MS 100
+
 /* A relay stops reading one side while the other side has this much
  * unsent, so a fast sender cannot make synguard buffer without bound. */
 #define POOL_RELAY_HIWAT (256 * 1024)
@@ -83,6 +87,11 @@ struct backend {
 	uint32_t backoff_ms;
 	uint64_t up_since_ms;
 	int64_t cur;             /* smooth WRR current weight */
+	int refused;             /* the last try failed with no "room again"
+				    to wait for: ETOOMANYREFS (fds in flight
+				    over RLIMIT_NOFILE), ENOBUFS, ENOMEM, or
+				    a proxy connect; EPOLLOUT would fire at
+				    once, so the hold timer retries instead */
 	struct sg_backend_stats st;
 };
 
@@ -299,6 +308,7 @@ backend_connect(struct backend *b)
 	}
 	b->fd = fd;
 	b->up = 1;
+	b->refused = 0;
 	b->cur = 0;
 	b->up_since_ms = now_ms();
 	b->st.connected = 1;
@@ -662,9 +672,12 @@ pool_deliver(struct sg_pool *p, int fd, const struct sg_handoff_hdr *hdr)
 		if (r == TRY_OK) {
 			if (b->conf.mode == SG_BACKEND_FD)
 				close(fd); /* the backend has its own now */
+			b->refused = 0;
 			b->st.handed++;
 			return 0;
 		}
+		b->refused = b->conf.mode != SG_BACKEND_FD ||
+		    (errno != EAGAIN && errno != EWOULDBLOCK);
 		b->st.failed++;
 		if (r == TRY_DOWN) {
 			if (b->conf.mode == SG_BACKEND_FD)
@@ -694,6 +707,10 @@ pool_arm_hold(struct sg_pool *p)
 	for (i = 0; i < p->nheld; i++)
 		if (p->held[i].deadline_ms < first)
 			first = p->held[i].deadline_ms;
+	for (i = 0; i < p->nb; i++)
+		if (p->b[i]->up && p->b[i]->refused &&
+		    now + POOL_RETRY_MS < first)
+			first = now + POOL_RETRY_MS;
 	ms_to_tv(first > now ? first - now : 0, &tv);
 	evtimer_add(p->ev_hold, &tv);
 }
@@ -709,7 +726,7 @@ pool_arm_write(struct sg_pool *p)
 
 		if (b->ev_write == NULL)
 			continue;
-		if (p->nheld > 0)
+		if (p->nheld > 0 && !b->refused)
 			event_add(b->ev_write, NULL);
 		else
 			event_del(b->ev_write);
@@ -734,7 +751,8 @@ pool_drain(struct sg_pool *p)
 	pool_arm_write(p);
 }
 
-/* Hold timer: reset every connection that waited past its deadline. */
+/* Hold timer: reset every connection that waited past its deadline, and
+ * offer the others again. */
 static void
 pool_holdcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -753,8 +771,7 @@ pool_holdcb(evutil_socket_t fd, short what, void *arg)
 			p->held[n++] = p->held[i];
 	}
 	p->nheld = n;
-	pool_arm_hold(p);
-	pool_arm_write(p);
+	pool_drain(p);
 }
 
 /* Queue fd until a backend can take it; -1 if the queue is full. */
