@@ -8,6 +8,7 @@
  * number of clients) are in control.h.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "peercred.h"
 
 /* How long accepting pauses after accept() failed (EMFILE, ENFILE). */
 #define CONTROL_ACCEPT_PAUSE_MS 250
@@ -204,6 +206,32 @@ on_client_event(struct bufferevent *bev, short what, void *arg)
 	client_done(bev, arg);
 }
 
+/*
+ * Only root, synguard's own user and members of the socket's group may use
+ * the socket. Its mode (0660) says the same; this holds even if the mode
+ * was loosened by hand. Others get one line saying why.
+ */
+static bool
+control_peer_ok(struct sg_control *c, int fd)
+{
+	struct stat st;
+	char why[160], line[200];
+
+	if (stat(c->path, &st) == -1)
+		st.st_gid = getegid();
+	int ok = peercred_control_ok(fd, st.st_gid, why, sizeof(why));
+	if (ok == 1)
+		return true;
+	if (ok == -1)
+		snprintf(why, sizeof(why), "credentials unknown");
+	int n = snprintf(line, sizeof(line), "error: permission denied: %s\n",
+	    why);
+	if (n > 0 && write(fd, line, (size_t)n) == -1)
+		log_debug("control: %s", strerror(errno));
+	log_notice("control: refused a client: %s", why);
+	return false;
+}
+
 /* A new client. */
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -216,6 +244,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	(void)salen;
 
 	if (c->clients >= CONTROL_MAX_CLIENTS) {
+		c->refused++;
+		close(fd);
+		return;
+	}
+	if (!control_peer_ok(c, fd)) {
 		c->refused++;
 		close(fd);
 		return;

@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 
 #include "handoff.h"
 #include "log.h"
+#include "peercred.h"
 
 /* Reconnection backoff: doubling from MIN to MAX, each delay drawn from
  * [d/2, d] so that backends restarted together are not hit in lockstep. A
@@ -274,6 +276,31 @@ backend_writecb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Try to (re)connect a backend; 0 if it is up. */
+/*
+ * With allowed_uid set, only a backend process running as that user may
+ * receive connections: one that took over the socket path must not. The
+ * kernel recorded the listener's credentials at listen() (SO_PEERCRED).
+ */
+static bool
+backend_peer_ok(struct backend *b, int fd)
+{
+	uint32_t uid = 0;
+	int ok;
+
+	if (b->conf.allowed_uid == SG_ANY_UID)
+		return true;
+	ok = peercred_uid_is(fd, b->conf.allowed_uid, &uid);
+	if (ok == 1)
+		return true;
+	if (ok == 0)
+		log_warnx("backend %s: %s is served by uid %u, not allowed_uid "
+		    "%u: not used", b->conf.name, b->conf.path, (unsigned)uid,
+		    (unsigned)b->conf.allowed_uid);
+	else
+		log_warn("backend %s: SO_PEERCRED", b->conf.name);
+	return false;
+}
+
 static int
 backend_connect(struct backend *b)
 {
@@ -291,6 +318,10 @@ backend_connect(struct backend *b)
 	if (fd == -1) {
 		log_debug("backend %s: connect %s: %s", b->conf.name,
 		    b->conf.path, strerror(errno));
+		return -1;
+	}
+	if (!backend_peer_ok(b, fd)) {
+		close(fd);
 		return -1;
 	}
 	b->ev_read = event_new(base, fd, EV_READ | EV_PERSIST,
@@ -582,6 +613,10 @@ backend_proxy(struct backend *b, int fd, const struct sg_handoff_hdr *hdr)
 			return TRY_BUSY;
 		log_warn("backend %s: connect %s", b->conf.name,
 		    b->conf.path);
+		return TRY_DOWN;
+	}
+	if (!backend_peer_ok(b, u)) {
+		close(u);
 		return TRY_DOWN;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)

@@ -4,14 +4,19 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
+
+/* Seconds to wait for the daemon's answer. */
+#define CTL_TIMEOUT_S 10
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -51,12 +56,18 @@ request(const char *path, const char *cmd)
 		fprintf(stderr, "synguardctl: %s: %s\n", path, strerror(errno));
 		return 2;
 	}
+	/* An answer within CTL_TIMEOUT_S, or give up: a daemon that cannot
+	 * accept (out of descriptors) must not hang its operator. */
+	struct timeval tv = {CTL_TIMEOUT_S, 0};
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* A refusal arrives before the request is read: if writing fails,
+	 * the answer may still be there to read. */
 	size_t len = strlen(cmd);
-	if (write(fd, cmd, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
-		fprintf(stderr, "synguardctl: write: %s\n", strerror(errno));
-		close(fd);
-		return 2;
-	}
+	ssize_t w = write(fd, cmd, len);
+	if (w == (ssize_t)len)
+		w = write(fd, "\n", 1);
+	(void)w;
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		char *p = buf;
 		if (first) {
@@ -71,6 +82,18 @@ request(const char *path, const char *cmd)
 		}
 		fwrite(p, 1, (size_t)(buf + n - p), stdout);
 	}
+	if (n == -1 && first) {
+		fprintf(stderr, "synguardctl: no answer from %s: %s\n", path,
+		    strerror(errno));
+		close(fd);
+		return 2;
+	}
+	if (first) {
+		fprintf(stderr, "synguardctl: %s closed without an answer\n",
+		    path);
+		close(fd);
+		return 2;
+	}
 	close(fd);
 	return ok ? 0 : 1;
 }
@@ -79,6 +102,7 @@ int
 main(int argc, char **argv)
 {
 	static struct sg_config conf;
+	signal(SIGPIPE, SIG_IGN);
 	const char *sock = NULL, *file = SYSCONFDIR "/synguard.conf";
 	char cmd[256], err[512];
 	int ch;

@@ -4,6 +4,9 @@
 # CAP_NET_BIND_SERVICE, and no_new_privs set; and it still materializes and
 # hands off connections. Needs real root (a user namespace maps no second
 # user to become), so it runs in its own network, mount and PID namespaces.
+# Also the access checks: a backend whose process is not its allowed_uid is
+# never used, and the control socket refuses users who are neither root,
+# synguard's user, nor in the socket's group.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
 id nobody >/dev/null 2>&1 || { echo "SKIP: no user nobody"; exit 77; }
@@ -19,10 +22,16 @@ trap 'rm -rf "$WORK"' EXIT
 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
 	"$ECHO_BACKEND" "$WORK/run/echo.sock" >"$WORK/echo.log" 2>&1 &
 wait_for 5 test -S "$WORK/run/echo.sock" || fail "echo backend"
+# An impostor: a backend run by nobody where only uid 1 is allowed.
+setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+	"$ECHO_BACKEND" "$WORK/run/impostor.sock" >"$WORK/impostor.log" 2>&1 &
+wait_for 5 test -S "$WORK/run/impostor.sock" || fail "impostor backend"
+NOBODY=$(id -u nobody)
 cat >"$WORK/sg.conf" <<EOC
 listen = ( { address = "127.0.0.1"; port = 80; } );
 workers = 2;
-backends = ( { name = "echo"; path = "$WORK/run/echo.sock"; mode = "fd"; weight = 1; } );
+backends = ( { name = "echo"; path = "$WORK/run/echo.sock"; allowed_uid = $NOBODY; },
+             { name = "impostor"; path = "$WORK/run/impostor.sock"; allowed_uid = 1; weight = 5; } );
 control_socket = "$WORK/run/control.sock";
 user = "nobody"; log_level = "info";
 EOC
@@ -53,6 +62,24 @@ python3 "$TOOLS/sgclient.py" echo 127.0.0.1 80 -n 40 -c 4 >/dev/null ||
 	fail "no connection through the unprivileged daemon"
 [ "$("$SYNGUARDCTL" -s "$WORK/run/control.sock" stats | awk '$1 == "handoff" { print $2 }')" -eq 40 ] ||
 	fail "handoffs not counted"
+"$SYNGUARDCTL" -s "$WORK/run/control.sock" backends >"$WORK/backends.txt"
+awk '$1 == "echo" && $3 == 40' "$WORK/backends.txt" | grep -q . ||
+	fail "the allowed backend did not get all 40: $(cat "$WORK/backends.txt")"
+awk '$1 == "impostor" && $2 == "down" && $3 == 0' "$WORK/backends.txt" | grep -q . ||
+	fail "the impostor backend was used: $(cat "$WORK/backends.txt")"
+grep -q "impostor.*served by uid $NOBODY, not allowed_uid 1" "$WORK/synguard.log" ||
+	fail "no log line for the impostor"
+
+# The control socket: nobody (synguard's user) may; user "daemon" (uid 1,
+# in no group of the socket) may not, even with the mode opened wide.
+setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+	"$SYNGUARDCTL" -s "$WORK/run/control.sock" stats >/dev/null ||
+	fail "synguard's own user was refused"
+chmod 0666 "$WORK/run/control.sock"
+out=$(setpriv --reuid=1 --regid=1 --clear-groups \
+	"$SYNGUARDCTL" -s "$WORK/run/control.sock" stats 2>&1) &&
+	fail "uid 1 was let in: $out"
+echo "$out" | grep -q "permission denied" || fail "uid 1 got no clear refusal: $out"
 kill $SG_PID
 wait $SG_PID || fail "synguard exited with $?"
-echo "privileges: uid nobody, CapEff 3400 in every thread, no_new_privs; all checks passed"
+echo "privileges: uid nobody, CapEff 3400 in every thread, no_new_privs, allowed_uid and control access enforced; all checks passed"
