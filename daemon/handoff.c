@@ -126,6 +126,7 @@ struct sg_pool {
 	struct event *ev_hold; /* the earliest hold deadline */
 	LIST_HEAD(, relay) relays;
 	uint64_t rng;
+	uint64_t held_expired; /* held, then reset at hold_timeout_ms */
 };
 
 static void pool_drain(struct sg_pool *);
@@ -802,6 +803,7 @@ pool_holdcb(evutil_socket_t fd, short what, void *arg)
 			log_debug("held connection %llu: no backend in time",
 			    (unsigned long long)p->held[i].hdr.conn_id);
 			conn_reset(p->held[i].fd);
+			p->held_expired++;
 		} else
 			p->held[n++] = p->held[i];
 	}
@@ -969,6 +971,12 @@ pool_backend_stats(const struct sg_pool *p, unsigned i,
 		*out = p->b[i]->st;
 	else
 		memset(out, 0, sizeof(*out));
+}
+
+uint64_t
+pool_held_expired(const struct sg_pool *p)
+{
+	return p->held_expired;
 }
 
 unsigned

@@ -66,5 +66,7 @@ void pool_backend_stats(const struct sg_pool *p, unsigned i,
     struct sg_backend_stats *out);
 /* Connections currently held waiting for a backend. */
 unsigned pool_held(const struct sg_pool *p);
+/* Connections held, then reset because no backend took them in time. */
+uint64_t pool_held_expired(const struct sg_pool *p);
 
 #endif

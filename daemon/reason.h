@@ -41,7 +41,6 @@
 	X(ALREADY_ESTABLISHED, "already_established")                        \
 	X(SYN_RATE_LIMIT, "syn_rate_limit")                                  \
 	X(MATERIALIZE_FAILED, "materialize_failed")                          \
-	X(NO_BACKEND, "no_backend")                                          \
 	X(TX_FAILED, "tx_failed")
 
 enum sg_reason {

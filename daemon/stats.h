@@ -34,9 +34,9 @@
 	X(halfopen_reset, "half-open entries cleared by an RST")             \
 	X(established, "connections materialized as kernel sockets")        \
 	X(handoff, "connections handed to a backend, or held for one "       \
-		   "(on_no_backend = hold)")                                 \
+		   "while the hold lasts (on_no_backend = hold)")            \
 	X(handoff_reset, "connections reset because no backend could take "   \
-			 "them")                                             \
+			 "them, at once or when their hold ran out")        \
 	X(early_data_bytes, "bytes that rode on the completing segment and "  \
 			    "were queued in the new socket")                 \
 	X(tx_errors, "segments the raw socket refused")

@@ -563,6 +563,12 @@ void
 worker_stats(const struct sg_worker *w, struct sg_stats *out)
 {
 	*out = w->stats;
+	/* A held connection counted as handed off at first; if its hold
+	 * ran out, it was reset after all. Read from the pool: a figure
+	 * only, as for every counter read across threads. */
+	uint64_t expired = pool_held_expired(w->pool);
+	out->handoff -= expired;
+	out->handoff_reset += expired;
 }
 
 uint32_t
