@@ -167,6 +167,8 @@ on_client_write(struct bufferevent *bev, void *arg)
 	client_done(bev, arg);
 }
 
+static void on_client_event(struct bufferevent *, short, void *);
+
 /* A request line is in, or too much came without one. */
 static void
 on_client_read(struct bufferevent *bev, void *arg)
@@ -194,7 +196,9 @@ on_client_read(struct bufferevent *bev, void *arg)
 answer:
 	/* Stop reading; close when the answer is written. */
 	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, on_client_write, NULL, c);
+	/* The event callback stays: a client gone before the answer is
+	 * written (EPIPE, time-out) must still free its slot. */
+	bufferevent_setcb(bev, NULL, on_client_write, on_client_event, c);
 	bufferevent_enable(bev, EV_WRITE);
 }
 

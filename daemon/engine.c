@@ -59,7 +59,28 @@ drop(struct sg_engine *e, enum sg_reason r)
 	e->stats->drops[r]++;
 }
 
-/* Whether the segment is addressed to one of the listen entries. */
+/* Whether an address is one of the host's own (if they are known). */
+static bool
+address_local(const struct sg_engine *e, const struct sg_tuple *t)
+{
+	const struct sg_addrset *set = e->conf.local;
+	size_t alen = t->family == AF_INET ? 4 : 16;
+
+	if (set == NULL || set->n == 0)
+		return true;
+	for (unsigned i = 0; i < set->n; i++)
+		if (set->a[i].family == t->family &&
+		    memcmp(set->a[i].addr, t->local_addr, alen) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the segment is addressed to one of the listen entries. A
+ * wildcard entry takes only the host's own addresses: a host that routes
+ * or bridges (containers, VMs) sees SYNs for other hosts on its ports,
+ * and answering those would hijack connections that are not ours.
+ */
 static bool
 listen_match(const struct sg_engine *e, const struct sg_tuple *t)
 {
@@ -70,9 +91,10 @@ listen_match(const struct sg_engine *e, const struct sg_tuple *t)
 		const struct sg_listen_conf *l = &e->listen[i];
 		if (l->port != t->local_port || l->family != t->family)
 			continue;
-		if (memcmp(l->addr, any, alen) == 0 ||
-		    memcmp(l->addr, t->local_addr, alen) == 0)
+		if (memcmp(l->addr, t->local_addr, alen) == 0)
 			return true;
+		if (memcmp(l->addr, any, alen) == 0)
+			return address_local(e, t);
 	}
 	return false;
 }

@@ -55,6 +55,9 @@ struct sg_engine_conf {
 	uint32_t syn_burst;     /* bucket depth; 0: syn_rate */
 	const struct sg_listen_conf *listen;
 	unsigned nlisten;
+	/* The host's addresses, for wildcard listeners (kept up to date by
+	 * the caller); NULL or empty: any destination is taken as ours. */
+	const struct sg_addrset *local;
 };
 
 struct sg_engine;

@@ -863,6 +863,7 @@ pool_find(struct sg_pool *p, const struct sg_backend_conf *c,
 
 		if ((taken & (UINT64_C(1) << i)) == 0 &&
 		    b->conf.mode == c->mode &&
+		    b->conf.allowed_uid == c->allowed_uid &&
 		    strncmp(b->conf.name, c->name, sizeof(c->name)) == 0 &&
 		    strncmp(b->conf.path, c->path, sizeof(c->path)) == 0)
 			return (int)i;

@@ -431,7 +431,7 @@ status_update(struct sg_daemon *d, int ready)
 
 	stats_sum(d, &s, &halfopen, &memory);
 	backends_line(d, be, sizeof(be));
-#define RATE(f) ((s.f - d->last.f) / STATUS_INTERVAL_S)
+#define RATE(f) (s.f > d->last.f ? (s.f - d->last.f) / STATUS_INTERVAL_S : 0)
 	if (d->reload_error[0] != '\0')
 		snprintf(status, sizeof(status), "reload failed, old "
 		    "configuration in force: %s", d->reload_error);
@@ -505,7 +505,8 @@ on_watchdog(evutil_socket_t fd, short what, void *arg)
 	    (uint64_t)ts.tv_nsec / 1000000;
 	uint64_t limit_ms = d->watchdog_usec / 2000;
 	for (unsigned i = 0; i < d->nworkers; i++) {
-		if (now_ms - worker_heartbeat(d->workers[i]) > limit_ms + 500) {
+		uint64_t beat = worker_heartbeat(d->workers[i]);
+		if (beat < now_ms && now_ms - beat > limit_ms + 500) {
 			log_warnx("worker %u is stuck: no watchdog ping", i);
 			return;
 		}

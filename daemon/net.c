@@ -166,8 +166,11 @@ tap_emit(struct sock_filter *insns, unsigned *n, struct sock_filter insn)
  * the network header, so offsets are relative to the IP header. Layout
  * (P = nports, D = drop, A = accept):
  *
- *   0  ld   pkttype                 the kernel's own transmissions on lo
- *   1  jeq  #OUTGOING   D           come back as PACKET_OUTGOING: skip
+ *   0  ld   pkttype                 only frames for this host: not our
+ *   1  jeq  #HOST       0 D         own transmissions (OUTGOING), nor
+ *                                   frames a bridge or a promiscuous
+ *                                   interface sees for other hosts
+ *                                   (OTHERHOST), nor broadcast/multicast
  *   2  ld   protocol
  *   3  jeq  #ETH_P_IP   0 V6
  *   4  ldb  [9]                     IPv4 protocol
@@ -206,7 +209,7 @@ tap_build_filter(const uint16_t *ports, size_t nports,
 	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W |
 	    BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)));
 	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, PACKET_OUTGOING, (uint8_t)(drop - 2), 0));
+	    BPF_K, PACKET_HOST, 0, (uint8_t)(drop - 2)));
 	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W |
 	    BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)));
 	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
@@ -680,6 +683,79 @@ net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
 	return sendmmsg(tx->fdll, mm, n, MSG_DONTWAIT);
+}
+
+/* Add one address to a set, if there is room. */
+static void
+addrset_add(struct sg_addrset *set, int family, const void *addr)
+{
+	if (set->n >= SG_ADDRSET_MAX)
+		return;
+	memset(set->a[set->n].addr, 0, sizeof(set->a[set->n].addr));
+	set->a[set->n].family = (uint8_t)family;
+	memcpy(set->a[set->n].addr, addr, family == AF_INET ? 4 : 16);
+	set->n++;
+}
+
+/* IPv4 addresses of the interfaces that are up. */
+static int
+local_addrs4(struct sg_addrset *set)
+{
+	struct ifreq req[64];
+	struct ifconf ifc;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd == -1)
+		return -1;
+	ifc.ifc_len = sizeof(req);
+	ifc.ifc_req = req;
+	if (ioctl(fd, SIOCGIFCONF, &ifc) == -1) {
+		net_close_keep_errno(fd);
+		return -1;
+	}
+	close(fd);
+	for (size_t i = 0; i < (size_t)ifc.ifc_len / sizeof(req[0]); i++) {
+		const struct sockaddr_in *sin =
+		    (const struct sockaddr_in *)&req[i].ifr_addr;
+		if (sin->sin_family == AF_INET)
+			addrset_add(set, AF_INET, &sin->sin_addr);
+	}
+	return 0;
+}
+
+/* IPv6 addresses: /proc/net/if_inet6 lists one per line, 32 hex digits
+ * first. */
+static int
+local_addrs6(struct sg_addrset *set)
+{
+	char line[256];
+	FILE *f = fopen("/proc/net/if_inet6", "re");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		uint8_t a[16];
+		unsigned i;
+		for (i = 0; i < 16; i++) {
+			unsigned byte;
+			if (sscanf(line + 2 * i, "%2x", &byte) != 1)
+				break;
+			a[i] = (uint8_t)byte;
+		}
+		if (i == 16)
+			addrset_add(set, AF_INET6, a);
+	}
+	fclose(f);
+	return 0;
+}
+
+int
+net_local_addrs(struct sg_addrset *set)
+{
+	set->n = 0;
+	int r4 = local_addrs4(set);
+	int r6 = local_addrs6(set);
+	return r4 == -1 && r6 == -1 ? -1 : 0;
 }
 
 int

@@ -120,6 +120,13 @@ int net_tx_send_batch(struct sg_tx *tx, const uint8_t *const *pkts,
 int net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
     const size_t *lens, const struct sg_hop *hops, unsigned n);
 
+/*
+ * Read the host's IPv4 (SIOCGIFCONF) and IPv6 (/proc/net/if_inet6)
+ * addresses into *set, without netlink. 0, or -1 if neither could be read
+ * (then *set is empty).
+ */
+int net_local_addrs(struct sg_addrset *set);
+
 /* The MTU of an interface (cached by the caller); -1 on error. */
 int net_ifmtu(int ifindex);
 

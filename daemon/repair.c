@@ -290,8 +290,14 @@ repair_materialize(const struct sg_conn_params *p)
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &repair_hold,
 	    sizeof(repair_hold)) == -1)
 		goto fail;
-	if (bind(fd, (struct sockaddr *)&local, alen) == -1)
+	/* bind() refusing the address (not, or no longer, ours) is not a
+	 * duplicate connection: say ENXIO, so only connect() below reports
+	 * the duplicate (EADDRNOTAVAIL). */
+	if (bind(fd, (struct sockaddr *)&local, alen) == -1) {
+		if (errno == EADDRNOTAVAIL || errno == EADDRINUSE)
+			errno = ENXIO;
 		goto fail;
+	}
 	/* In repair mode connect() sends no SYN and goes straight to
 	 * ESTABLISHED; it fails with EADDRNOTAVAIL when an established
 	 * socket already owns the 4-tuple. */

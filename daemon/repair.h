@@ -33,8 +33,9 @@ struct sg_conn_params {
 /*
  * Make the socket. Returns the fd (blocking mode off, close-on-exec on), or
  * -1 with errno set: EADDRNOTAVAIL/EADDRINUSE when a socket for this 4-tuple
- * already exists (the connection was materialized before), anything else
- * when the kernel refused a step.
+ * already exists (the connection was materialized before), ENXIO when the
+ * local address cannot be bound (not, or no longer, on this host), anything
+ * else when the kernel refused a step.
  */
 int repair_materialize(const struct sg_conn_params *p);
 

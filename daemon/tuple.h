@@ -39,6 +39,19 @@ struct sg_tcpopts {
 	uint32_t tsecr;  /* valid if SG_OPT_TS */
 };
 
+/* The host's own addresses, for listeners on the wildcard address: a
+ * segment to another address (one this host only routes or bridges) is
+ * not ours to answer. */
+#define SG_ADDRSET_MAX 256
+
+struct sg_addrset {
+	unsigned n;
+	struct {
+		uint8_t family;
+		uint8_t addr[16];
+	} a[SG_ADDRSET_MAX];
+};
+
 static inline void
 tuple_init_v4(struct sg_tuple *t, const void *peer, uint16_t peer_port,
     const void *local, uint16_t local_port)

@@ -74,6 +74,8 @@ struct sg_worker {
 	struct event *ev_beat;
 	volatile uint64_t heartbeat_ms; /* the loop's last turn, for the
 					   watchdog */
+	unsigned beats;
+	struct sg_addrset local; /* the host's addresses, every 2 s */
 	unsigned nworkers;
 };
 
@@ -137,10 +139,13 @@ tx_flush(struct sg_worker *w)
 		    &w->txlen[off], &w->txhop[off], run) :
 		    net_tx_send_batch(&w->tx, &w->txpkt[off], &w->txlen[off],
 		    run);
-		unsigned sent = n > 0 ? (unsigned)n : 0;
-		off += sent;
-		if (sent == run)
+		if (n > 0) {
+			/* Stopped early or not, sendmmsg reports no error
+			 * with a count: the next call starts at the packet
+			 * that failed and returns its errno. */
+			off += (unsigned)n;
 			continue;
+		}
 		unsigned lost = (errno == EAGAIN || errno == ENOBUFS) ?
 		    w->ntx - off : 1;
 		w->stats.tx_errors += lost;
@@ -370,6 +375,10 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 
 	clock_read(&w->now);
 	w->heartbeat_ms = w->now.mono_ms;
+	/* Addresses come and go (DHCP, VIPs, containers): read them again
+	 * every 2 s, never per packet. */
+	if (++w->beats % 4 == 0)
+		(void)net_local_addrs(&w->local);
 	int64_t drops = net_tap_drops(w->tap);
 	if (drops > 0)
 		w->stats.rx_dropped += (uint64_t)drops;
@@ -378,8 +387,10 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 /* Fill the engine's settings from the configuration. */
 static void
 engine_conf_from(struct sg_engine_conf *ec, const struct sg_config *conf,
-    unsigned nworkers)
+    struct sg_worker *w)
 {
+	unsigned nworkers = w->nworkers;
+
 	memset(ec, 0, sizeof(*ec));
 	ec->cookies = conf->cookies;
 	ec->cookie_period_s = conf->cookie_period_s;
@@ -395,6 +406,7 @@ engine_conf_from(struct sg_engine_conf *ec, const struct sg_config *conf,
 	ec->syn_burst = conf->syn_burst_per_source;
 	ec->listen = conf->listen;
 	ec->nlisten = conf->nlisten;
+	ec->local = &w->local;
 }
 
 /* Unique listen ports of the configuration. */
@@ -448,7 +460,8 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	if (net_tx_open(&w->tx, err, errlen) == -1)
 		goto fail;
 
-	engine_conf_from(&ec, conf, nworkers);
+	(void)net_local_addrs(&w->local);
+	engine_conf_from(&ec, conf, w);
 	w->engine = engine_new(&ec, secret, &ops, w, &w->stats);
 	if (w->engine == NULL) {
 		snprintf(err, errlen, "cannot allocate a half-open table of "
@@ -487,7 +500,7 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	engine_conf_from(&ec, rc->conf, w->nworkers);
+	engine_conf_from(&ec, rc->conf, w);
 	engine_reconfigure(w->engine, &ec);
 	if (pool_reconfigure(w->pool, rc->conf) == -1)
 		log_warnx("worker %u: backends not reconfigured", w->id);

@@ -559,3 +559,26 @@ Test(engine, skips_retransmissions_when_the_table_is_more_than_half_full)
 	}
 	cr_assert_eq(engine_halfopen(eng), 0);
 }
+
+Test(engine, answers_a_wildcard_port_only_on_the_hosts_own_addresses)
+{
+	static struct sg_addrset local;
+	local.n = 1;
+	local.a[0].family = AF_INET;
+	memcpy(local.a[0].addr, (uint8_t[4]){198, 18, 0, 1}, 4);
+	econf.local = &local;
+	start(SG_COOKIES_AUTO, 16); /* listens on 0.0.0.0:8080 */
+	struct sg_segment syn = syn_make(40000, 1); /* to 198.18.0.1 */
+	input(&syn);
+	cr_assert_eq(io.ntx, 1);
+	/* A SYN this host only routes (to 198.18.0.50): not ours. */
+	syn = syn_make(40001, 2);
+	syn.tuple.local_addr[3] = 50;
+	input(&syn);
+	cr_assert_eq(io.ntx, 1);
+	cr_assert_eq(stats.drops[SG_R_NOT_OUR_PORT], 1);
+	/* Unknown addresses (the set could not be read): take everything. */
+	local.n = 0;
+	input(&syn);
+	cr_assert_eq(io.ntx, 2);
+}

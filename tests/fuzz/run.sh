@@ -42,7 +42,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 # target links only what it uses out of the archive.
 echo "fuzz: building with $cc into $out"
 objs=""
-for src in codec siphash cookie config control log reason halfopen; do
+for src in codec siphash cookie config control peercred log reason halfopen; do
 	o="$out/obj/$src.o"
 	if [ ! -f "$o" ] || [ "$top/daemon/$src.c" -nt "$o" ] ||
 	    [ -n "$(find "$top/daemon" -name '*.h' -newer "$o")" ]; then

@@ -1,12 +1,14 @@
 #!/bin/sh
 # 1,000 sequential and 200 concurrent connections through synguard, all
-# served, with no fd left behind in the daemon afterwards.
+# served, with no fd left behind in the daemon afterwards. It listens on
+# the wildcard addresses: the host's own addresses decide what is ours.
 . "$(dirname "$0")/../lib.sh"
 sandbox "$@"
 topology
 watch_rst 8080
 start_echo echo
-write_conf "$WORK/sg.conf" 8080 auto
+SG_LISTEN='{ address = "0.0.0.0"; port = 8080; }, { address = "::"; port = 8080; }' \
+	write_conf "$WORK/sg.conf" 8080 auto
 start_synguard "$WORK/sg.conf"
 
 fds_before=$(ls /proc/$SG_PID/fd | wc -l)
@@ -16,7 +18,9 @@ echo "1000 sequential: $out"
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 200 -c 200 -s 64) ||
 	fail "concurrent: $out"
 echo "200 concurrent: $out"
-[ "$(stat handoff)" -eq 1200 ] || fail "handoff counter $(stat handoff), want 1200"
+out=$(C python3 "$TOOLS/sgclient.py" echo $SRV6 8080 -n 50 -c 5 -s 64) ||
+	fail "IPv6 on the wildcard address: $out"
+[ "$(stat handoff)" -eq 1250 ] || fail "handoff counter $(stat handoff), want 1250"
 fds_after=$(ls /proc/$SG_PID/fd | wc -l)
 [ "$fds_after" -eq "$fds_before" ] ||
 	fail "synguard holds $fds_after fds after the run, $fds_before before"

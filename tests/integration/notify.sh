@@ -31,10 +31,11 @@ grep "RELOADING=1" "$WORK/notify.log" | head -1 | grep -q "MONOTONIC_USEC=" ||
 # A broken configuration: the old one stays, STATUS says why, with the line.
 cp "$WORK/sg.conf" "$WORK/good.conf"
 printf 'queue_sise = 5;\n' >>"$WORK/sg.conf"
+bad=$(wc -l <"$WORK/sg.conf")   # the line just added
 kill -HUP $SG_PID
-wait_for 5 has "STATUS=reload failed.*sg.conf:1[0-9]*: .*queue_sise" ||
+wait_for 5 has "STATUS=reload failed.*sg.conf:$bad: .*queue_sise" ||
 	fail "STATUS does not name the broken line: $(tail -2 "$WORK/notify.log")"
-grep -q "reload failed.*sg.conf:[0-9]*: .*queue_sise" "$WORK/synguard.log" ||
+grep -q "reload failed.*sg.conf:$bad: .*queue_sise" "$WORK/synguard.log" ||
 	fail "the log does not name the broken line"
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 10 >/dev/null ||
 	fail "the old configuration stopped serving"
