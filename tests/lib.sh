@@ -140,6 +140,23 @@ stat() {
 		awk -v n="$1" '$1 == n { print $2 }'
 }
 
+# stat_is NAME VALUE, stat_ge NAME VALUE: conditions for wait_for.
+stat_is() { [ "$(stat "$1")" = "$2" ]; }
+stat_ge() { [ "$(stat "$1")" -ge "$2" ]; }
+
+# col NAME N: column N of backend NAME in `synguardctl backends` (2: state,
+# 3: handed, 4: failed, 5: connects); state_is NAME STATE.
+col() {
+	"$SYNGUARDCTL" -s "$WORK/control.sock" backends | awk -v n="$1" -v c="$2" '$1 == n { print $c }'
+}
+state_is() { [ "$(col "$1" 2)" = "$2" ]; }
+
+# fds: descriptors synguard holds now.
+fds() { ls /proc/$SG_PID/fd | wc -l; }
+
+# field OUTPUT NAME: the figure after NAME in a tool's output line.
+field() { echo "$1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
+
 # Count every RST the server sends from a port (nftables counters on the
 # output hook, IPv4 and IPv6), for the whole test.
 watch_rst() {

@@ -22,15 +22,6 @@ start_stuck() {
 	bg $STUCK_PID
 	wait_for 5 test -S "$WORK/$1.sock" || fail "stuck backend $1 did not start"
 }
-# col NAME N: column N of backend NAME in `synguardctl backends`.
-col() {
-	"$SYNGUARDCTL" -s "$WORK/control.sock" backends | awk -v n="$1" -v c="$2" '$1 == n { print $c }'
-}
-state_is() { [ "$(col "$1" 2)" = "$2" ]; }
-fds() { ls /proc/$SG_PID/fd | wc -l; }
-# field OUTPUT NAME: a figure from a burst's output line.
-field() { echo "$1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
-stat_ge() { [ "$(stat "$1")" -ge "$2" ]; }
 
 start_stuck b1
 B1=$STUCK_PID

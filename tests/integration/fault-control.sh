@@ -11,7 +11,6 @@ CTL=$WORK/control.sock
 start_echo echo
 write_conf "$WORK/sg.conf" 8080 auto
 start_synguard "$WORK/sg.conf"
-fds() { ls /proc/$SG_PID/fd | wc -l; }
 fds0=$(fds)
 
 out=$($FAULT ctl "$CTL" long)

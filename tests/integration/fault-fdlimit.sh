@@ -13,13 +13,6 @@ FAULT="python3 $TOOLS/sgfault.py"
 CFAULT="ip netns exec cli $FAULT"
 LIMIT=40
 
-col() {
-	"$SYNGUARDCTL" -s "$WORK/control.sock" backends | awk -v n="$1" -v c="$2" '$1 == n { print $c }'
-}
-state_is() { [ "$(col "$1" 2)" = "$2" ]; }
-field() { echo "$1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
-stat_ge() { [ "$(stat "$1")" -ge "$2" ]; }
-fds() { ls /proc/$SG_PID/fd | wc -l; }
 
 $FAULT stuck "$WORK/b1.sock" >"$WORK/b1.log" 2>&1 &
 B1=$!

@@ -8,12 +8,6 @@ topology
 FAULT="python3 $TOOLS/sgfault.py"
 CFAULT="ip netns exec cli $FAULT"
 
-col() {
-	"$SYNGUARDCTL" -s "$WORK/control.sock" backends | awk -v n="$1" -v c="$2" '$1 == n { print $c }'
-}
-state_is() { [ "$(col "$1" 2)" = "$2" ]; }
-field() { echo "$1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
-stat_ge() { [ "$(stat "$1")" -ge "$2" ]; }
 done_ge() { [ "$(cat "$1" 2>/dev/null || echo 0)" -ge "$2" ]; }
 
 $FAULT stuck "$WORK/b1.sock" >"$WORK/b1.log" 2>&1 &

@@ -12,7 +12,6 @@ sandbox "$@"
 topology
 FAULT="python3 $TOOLS/sgfault.py"
 CFAULT="ip netns exec cli $FAULT"
-stat_ge() { [ "$(stat "$1")" -ge "$2" ]; }
 
 head -c 16 /dev/urandom >"$WORK/key"
 chmod 0600 "$WORK/key"

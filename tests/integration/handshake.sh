@@ -83,10 +83,10 @@ write_conf "$WORK/sg.conf" 8080 never
 start_synguard "$WORK/sg.conf"
 client_drop norst "tcp dport 8080 tcp flags & rst != 0"
 C hping3 -q -S -p 8080 -s 33333 -c 1 $SRV4 >/dev/null 2>&1
-wait_for 5 sh -c "[ \"\$(\"$SYNGUARDCTL\" -s \"$WORK/control.sock\" stats | awk '\$1==\"halfopen_entries\"{print \$2}')\" = 1 ]" ||
+wait_for 5 stat_is halfopen_entries 1 ||
 	fail "no half-open entry after a SYN"
 client_pass norst
-wait_for 5 sh -c "[ \"\$(\"$SYNGUARDCTL\" -s \"$WORK/control.sock\" stats | awk '\$1==\"halfopen_reset\"{print \$2}')\" = 1 ]" ||
+wait_for 5 stat_is halfopen_reset 1 ||
 	fail "the client's RST did not clear the entry"
 [ "$(stat halfopen_entries)" -eq 0 ] || fail "entry still there after the RST"
 

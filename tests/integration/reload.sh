@@ -18,14 +18,14 @@ start_synguard "$WORK/sg.conf"
 # the client's kernel would reset, so hold its RSTs back.
 client_drop norst "tcp dport 8080 tcp flags & rst != 0"
 C hping3 -q -S -p 8080 -s 33333 -c 1 $SRV4 >/dev/null 2>&1
-wait_for 5 sh -c "[ \"\$(\"$SYNGUARDCTL\" -s \"$WORK/control.sock\" stats | awk '\$1==\"halfopen_entries\"{print \$2}')\" = 1 ]" ||
+wait_for 5 stat_is halfopen_entries 1 ||
 	fail "no half-open entry"
 
 # The stream: 4 clients, connections back to back, for the whole test.
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 1500 -c 4 -s 32 >"$WORK/stream.out" 2>&1 &
 STREAM=$!
 
-wait_for 5 sh -c "[ \"\$(\"$SYNGUARDCTL\" -s \"$WORK/control.sock\" stats | awk '\$1==\"handoff\"{print \$2}')\" -gt 50 ]" ||
+wait_for 5 stat_ge handoff 51 ||
 	fail "the stream did not start"
 
 # 1: add a listen port and a backend, change tunables (SIGHUP).
@@ -38,7 +38,8 @@ sed -i 's/synack_retries = 5/synack_retries = 4/' "$WORK/sg.conf"
 kill -HUP $SG_PID
 wait_for 5 grep -q "reloaded" "$WORK/synguard.log" || fail "first reload"
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8081 -n 5 >/dev/null || fail "new port 8081 not served"
-wait_for 5 sh -c "\"$SYNGUARDCTL\" -s \"$WORK/control.sock\" backends | awk '\$1==\"e2\" && \$3 > 0' | grep -q e2" ||
+e2_used() { [ "$(col e2 3)" -gt 0 ]; }
+wait_for 5 e2_used ||
 	fail "new backend e2 not used"
 
 # 2: cookies always, through the control socket.
