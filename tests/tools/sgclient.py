@@ -27,12 +27,14 @@ def one(host, port, size, third, timeout):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
+    phase = "connecting"
     try:
         if third:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
         t0 = time.monotonic()
         s.connect((host, port))
         t1 = time.monotonic()
+        phase = "exchanging data"
         data = os.urandom(size)
         s.sendall(data)
         got = b""
@@ -45,7 +47,12 @@ def one(host, port, size, third, timeout):
             print("port %d: got %d of %d bytes back" % (s.getsockname()[1], len(got), size), file=sys.stderr)
         return got == data, (t1 - t0) * 1000.0
     except OSError as e:
-        print("connection to %s port %d: %s" % (host, port, e), file=sys.stderr)
+        try:
+            lport = s.getsockname()[1]
+        except OSError:
+            lport = 0
+        print("connection to %s port %d from port %d, %s: %s" % (
+            host, port, lport, phase, e), file=sys.stderr)
         return False, None
     finally:
         s.close()
