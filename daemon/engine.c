@@ -38,6 +38,26 @@ struct rate_slot {
 	uint32_t last_ms;  /* when tokens were last topped up */
 };
 
+/*
+ * Handshakes completed through a cookie, remembered for a while. The tap
+ * hands us copies that may lag behind what the kernel already delivered:
+ * a duplicate of the completing segment can come after the connection it
+ * completed is closed and gone, and its cookie is still valid, so the
+ * kernel would let it be made again (and its data replayed to a backend).
+ * Keyed by the 4-tuple and the client's ISN, so a new connection on the
+ * same 4-tuple is not mistaken for a duplicate. Direct-mapped: a slot
+ * taken over only weakens this to the kernel's own refusal while the
+ * first socket exists.
+ */
+#define RECENT_SLOTS 16384
+#define RECENT_TTL_MS 10000
+
+struct recent_slot {
+	uint64_t tag;    /* 0: free */
+	uint32_t at_ms;
+	uint32_t pad;
+};
+
 struct sg_engine {
 	struct sg_engine_conf conf;
 	struct sg_listen_conf listen[SG_CONFIG_MAX_LISTEN];
@@ -50,6 +70,7 @@ struct sg_engine {
 	struct sg_stats *stats;
 	const struct sg_clock *now; /* during engine_timers only */
 	struct rate_slot *rate;     /* RATE_SLOTS, if syn_rate is set */
+	struct recent_slot recent[RECENT_SLOTS];
 };
 
 /* Count a dropped segment. */
@@ -328,6 +349,24 @@ complete(struct sg_engine *e, struct sg_conn_params *p,
 	return 0;
 }
 
+/* The slot and tag of a cookie handshake in the recent table. */
+static struct recent_slot *
+recent_slot(struct sg_engine *e, const struct sg_tuple *t, uint32_t client_isn,
+    uint64_t *tag)
+{
+	struct {
+		struct sg_tuple t;
+		uint32_t isn;
+	} in;
+
+	memset(&in, 0, sizeof(in));
+	in.t = *t;
+	in.isn = client_isn;
+	uint64_t h = siphash24(&e->isn_key, &in, sizeof(in));
+	*tag = h | 1;
+	return &e->recent[(h >> 40) % RECENT_SLOTS];
+}
+
 /* An ACK without SYN: the third segment of a handshake, or not ours. */
 static void
 on_ack(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
@@ -384,12 +423,23 @@ on_ack(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 		drop(e, SG_R_COOKIE_INVALID);
 		return;
 	}
+	uint64_t tag;
+	struct recent_slot *rs = recent_slot(e, &seg->tuple, seg->seq - 1, &tag);
+	if (rs->tag == tag &&
+	    (uint32_t)now->mono_ms - rs->at_ms < RECENT_TTL_MS) {
+		drop(e, SG_R_ALREADY_ESTABLISHED);
+		return;
+	}
 	p.optflags = dec.flags & (SG_OPT_WSCALE | SG_OPT_SACKOK | SG_OPT_TS);
 	p.peer_wscale = dec.wscale;
 	p.peer_mss = peer_mss(&dec);
 	int err = complete(e, &p, seg, true, 0, now);
 	if (err == 0)
 		e->stats->cookie_valid++;
+	if (err == 0 || err == EADDRNOTAVAIL || err == EADDRINUSE) {
+		rs->tag = tag;
+		rs->at_ms = (uint32_t)now->mono_ms;
+	}
 	if (h != NULL && (err == 0 || err == EADDRNOTAVAIL || err == EADDRINUSE))
 		halfopen_delete(e->table, h);
 }

@@ -582,3 +582,31 @@ Test(engine, answers_a_wildcard_port_only_on_the_hosts_own_addresses)
 	input(&syn);
 	cr_assert_eq(io.ntx, 2);
 }
+
+Test(engine, never_remakes_a_cookie_connection_from_a_late_duplicate)
+{
+	start(SG_COOKIES_ALWAYS, 16);
+	struct sg_segment syn = syn_make(40000, 777);
+	input(&syn);
+	struct sg_segment ack = ack_for(0, 40000);
+	input(&ack);
+	cr_assert_eq(io.nest, 1);
+	/* The connection closes: the kernel would now take a new socket
+	 * for the 4-tuple. A late copy of the completing segment (or the
+	 * first data segment, same numbers) must not make one. */
+	io.nmade = 0;
+	clk.mono_ms += 200;
+	struct sg_segment data = ack;
+	data.flags |= SG_TCP_PSH;
+	data.payload = (const uint8_t *)"again";
+	data.payload_len = 5;
+	input(&data);
+	cr_assert_eq(io.nest, 1, "no second connection, no replayed data");
+	cr_assert_eq(stats.drops[SG_R_ALREADY_ESTABLISHED], 1);
+	/* A new connection on the same 4-tuple (new ISN) is not blocked. */
+	struct sg_segment syn2 = syn_make(40000, 999999);
+	input(&syn2);
+	struct sg_segment ack2 = ack_for(1, 40000);
+	input(&ack2);
+	cr_assert_eq(io.nest, 2);
+}
