@@ -140,6 +140,19 @@ stat() {
 		awk -v n="$1" '$1 == n { print $2 }'
 }
 
+# The fault tool (tests/tools/sgfault.py), here and on the client host.
+FAULT="python3 $TOOLS/sgfault.py"
+CFAULT="ip netns exec cli $FAULT"
+
+# start_stuck NAME: a backend at $WORK/NAME.sock that never reads. Sets
+# STUCK_PID.
+start_stuck() {
+	$FAULT stuck "$WORK/$1.sock" >"$WORK/$1.log" 2>&1 &
+	STUCK_PID=$!
+	bg $STUCK_PID
+	wait_for 5 test -S "$WORK/$1.sock" || fail "stuck backend $1 did not start"
+}
+
 # stat_is NAME VALUE, stat_ge NAME VALUE: conditions for wait_for.
 stat_is() { [ "$(stat "$1")" = "$2" ]; }
 stat_ge() { [ "$(stat "$1")" -ge "$2" ]; }

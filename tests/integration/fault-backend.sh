@@ -11,17 +11,6 @@
 . "$(dirname "$0")/../lib.sh"
 sandbox "$@"
 topology
-FAULT="python3 $TOOLS/sgfault.py"
-CFAULT="ip netns exec cli $FAULT"
-
-# start_stuck NAME: a backend at $WORK/NAME.sock that never reads. Sets
-# STUCK_PID.
-start_stuck() {
-	$FAULT stuck "$WORK/$1.sock" >"$WORK/$1.log" 2>&1 &
-	STUCK_PID=$!
-	bg $STUCK_PID
-	wait_for 5 test -S "$WORK/$1.sock" || fail "stuck backend $1 did not start"
-}
 
 start_stuck b1
 B1=$STUCK_PID

@@ -6,7 +6,6 @@
 . "$(dirname "$0")/../lib.sh"
 sandbox "$@"
 topology
-FAULT="python3 $TOOLS/sgfault.py"
 CTL=$WORK/control.sock
 start_echo echo
 write_conf "$WORK/sg.conf" 8080 auto

@@ -9,15 +9,10 @@
 . "$(dirname "$0")/../lib.sh"
 sandbox "$@"
 topology
-FAULT="python3 $TOOLS/sgfault.py"
-CFAULT="ip netns exec cli $FAULT"
 LIMIT=40
 
-
-$FAULT stuck "$WORK/b1.sock" >"$WORK/b1.log" 2>&1 &
-B1=$!
-bg $B1
-wait_for 5 test -S "$WORK/b1.sock" || fail "stuck backend did not start"
+start_stuck b1
+B1=$STUCK_PID
 SG_BACKENDS="{ name = \"b1\"; path = \"$WORK/b1.sock\"; mode = \"fd\"; weight = 1; }"
 write_conf "$WORK/sg.conf" 8080 auto 1024 'on_no_backend = "hold"; hold_timeout_ms = 20000;'
 ip netns exec srv sh -c "ulimit -n $LIMIT && exec \"$SYNGUARD\" -f -c \"$WORK/sg.conf\"" >>"$WORK/synguard.log" 2>&1 &

@@ -10,8 +10,6 @@
 . "$(dirname "$0")/../lib.sh"
 sandbox "$@"
 topology
-FAULT="python3 $TOOLS/sgfault.py"
-CFAULT="ip netns exec cli $FAULT"
 
 head -c 16 /dev/urandom >"$WORK/key"
 chmod 0600 "$WORK/key"
