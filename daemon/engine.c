@@ -13,6 +13,7 @@
 #include <sys/random.h>
 
 #include "engine.h"
+#include "tsclock.h"
 
 /* RFC 9293 3.7.1: a peer that sends no MSS option accepts 536 bytes. */
 #define DEFAULT_PEER_MSS 536
@@ -136,12 +137,14 @@ tuple_hash(const struct sg_engine *e, const struct sg_tuple *t, uint32_t salt)
 }
 
 /* Our TSval now for this connection: a millisecond clock with a per-tuple
- * offset, so TSvals reveal neither uptime nor other flows (RFC 7323 5.4). */
+ * offset, so TSvals reveal neither uptime nor other flows (RFC 7323 5.4).
+ * The offset keeps below 2^29 (tsclock.h). */
 static uint32_t
 tsval_now(const struct sg_engine *e, const struct sg_tuple *t,
     const struct sg_clock *now)
 {
-	return (uint32_t)now->mono_ms + tuple_hash(e, t, 0x54530000u);
+	return (uint32_t)now->mono_ms +
+	    (tuple_hash(e, t, 0x54530000u) & SG_TS_OFFSET_MASK);
 }
 
 /* ISN for a table entry: RFC 6528, a keyed hash of the connection plus a
@@ -326,6 +329,9 @@ complete(struct sg_engine *e, struct sg_conn_params *p,
 		/* Never go back behind the TSval the client has seen. */
 		if ((int32_t)(seg->opts.tsecr - p->ts_next) > 0)
 			p->ts_next = seg->opts.tsecr;
+		/* The kernel socket's clock runs in the established range,
+		 * so the tap filter keeps its segments from us. */
+		p->ts_next += SG_TS_EPOCH;
 	}
 	/*
 	 * Data rides along to the new socket's receive queue. A FIN cannot be

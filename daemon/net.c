@@ -23,9 +23,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net.h"
+#include "tsclock.h"
 
 /* The tap's receive buffer: deep enough to ride out a burst at flood rate
  * while the worker is busy (about 4000 full-size frames). */
@@ -33,7 +35,7 @@
 
 /* Longest cBPF program net_tap_open builds: the fixed part plus one
  * comparison per port. */
-#define TAP_FIXED_INSNS 22
+#define TAP_FIXED_INSNS 37
 #define TAP_MAX_INSNS (TAP_FIXED_INSNS + NET_TAP_MAX_PORTS)
 
 /* IPv6 next-header values of extension headers the filter lets through so
@@ -163,8 +165,8 @@ tap_emit(struct sock_filter *insns, unsigned *n, struct sock_filter insn)
 
 /*
  * Build the tap filter. Frames of an AF_PACKET SOCK_DGRAM socket start at
- * the network header, so offsets are relative to the IP header. Layout
- * (P = nports, D = drop, A = accept):
+ * the network header, so offsets are relative to the IP header; X holds the
+ * TCP header's offset once found. Layout (P = nports, D = drop, A = accept):
  *
  *   0  ld   pkttype                 only frames for this host: not our
  *   1  jeq  #HOST       0 D         own transmissions (OUTGOING), nor
@@ -178,84 +180,103 @@ tap_emit(struct sock_filter *insns, unsigned *n, struct sock_filter insn)
  *   6  ldh  [6]                     flags + fragment offset
  *   7  jset #0x1fff     D 0         non-first fragment: no TCP header
  *   8  ldxb 4*([0]&0xf)             IHL
- *   9  ldh  [x+2]                   destination port
- *  10  ja   PORTS
+ *   9  ja   PORT
  *  V6:
- *  11  jeq  #ETH_P_IPV6 0 D
- *  12  ldb  [6]                     next header
- *  13  jeq  #TCP        V6TCP 0
- *  14  jeq  #HOPOPTS    EXT 0       extension headers go up to be
- *  15  jeq  #ROUTING    EXT 0       counted and dropped: cBPF cannot
- *  16  jeq  #FRAGMENT   EXT 0       walk the chain
- *  17  jeq  #DSTOPTS    0 D
- *  18  EXT: ja A
- *  19  V6TCP: ldh [42]              destination port
- *  20  PORTS: jeq #port[i] A 0      one per port
+ *  10  jeq  #ETH_P_IPV6 0 D
+ *  11  ldb  [6]                     next header
+ *  12  jeq  #TCP        V6TCP 0
+ *  13  jeq  #HOPOPTS    EXT 0       extension headers go up to be
+ *  14  jeq  #ROUTING    EXT 0       counted and dropped: cBPF cannot
+ *  15  jeq  #FRAGMENT   EXT 0       walk the chain
+ *  16  jeq  #DSTOPTS    0 D
+ *  17  EXT: ja A
+ *  18  V6TCP: ldx #40
+ *  19  PORT: ldh [x+2]              destination port
+ *  20  jeq  #port[i]    EST 0       one per port
  *  20+P    D: ret #0
- *  21+P    A: ret #NET_TAP_SNAPLEN
+ *  EST (E = 21+P): an established connection's segment? (tsclock.h)
+ *  E+0   ld   len
+ *  E+1   sub  x
+ *  E+2   jge  #32       0 A         shorter: up to user space to count
+ *                                   (a load past the end would drop it)
+ *  E+3   ldb  [x+13]                TCP flags
+ *  E+4   jset #SYN|RST  A 0
+ *  E+5   jset #ACK      0 A
+ *  E+6   ldb  [x+12]                data offset
+ *  E+7   jge  #0x80     0 A         at least 32 bytes of header
+ *  E+8   ld   [x+20]                NOP NOP TS(10): where Linux and the
+ *  E+9   jeq  #0x0101080a 0 A       BSDs put it on every segment
+ *  E+10  ld   [x+28]                TSecr
+ *  E+11  sub  #base
+ *  E+12  rsh  #30
+ *  E+13  jeq  #1        0 A
+ *  E+14  ret  #0
+ *  E+15  A: ret #NET_TAP_SNAPLEN
  *
- * Conditional jumps are 8 bit, so D and A must lie within 255 of every
+ * Conditional jumps are 8 bit, so D and EST must lie within 255 of every
  * branch: hence NET_TAP_MAX_PORTS.
  */
 static unsigned
-tap_build_filter(const uint16_t *ports, size_t nports,
+tap_build_filter(const uint16_t *ports, size_t nports, uint32_t ts_base,
     struct sock_filter *insns)
 {
-	unsigned n = 0, i, drop, accept;
+	unsigned n = 0, i, drop, est, accept;
 
 	drop = 20 + (unsigned)nports;
-	accept = drop + 1;
+	est = drop + 1;
+	accept = est + 15;
 
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W |
-	    BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, PACKET_HOST, 0, (uint8_t)(drop - 2)));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W |
-	    BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, ETH_P_IP, 0, 11 - 4));
+#define EMIT(insn) tap_emit(insns, &n, (struct sock_filter)insn)
+#define JUMP(code, k, to_t, to_f) EMIT(BPF_JUMP(BPF_JMP | (code) | BPF_K, \
+	(k), (uint8_t)((to_t) == 0 ? 0 : (to_t) - n - 1), \
+	(uint8_t)((to_f) == 0 ? 0 : (to_f) - n - 1)))
+	EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	    (uint32_t)(SKF_AD_OFF + SKF_AD_PKTTYPE)));
+	JUMP(BPF_JEQ, PACKET_HOST, 0, drop);
+	EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	    (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)));
+	JUMP(BPF_JEQ, ETH_P_IP, 0, 10);
 	/* IPv4 */
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_B |
-	    BPF_ABS, 9));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, IPPROTO_TCP, 0, (uint8_t)(drop - 6)));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_H |
-	    BPF_ABS, 6));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET |
-	    BPF_K, 0x1fff, (uint8_t)(drop - 8), 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B |
-	    BPF_MSH, 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_H |
-	    BPF_IND, 2));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA,
-	    20 - 11));
+	EMIT(BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9));
+	JUMP(BPF_JEQ, IPPROTO_TCP, 0, drop);
+	EMIT(BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6));
+	JUMP(BPF_JSET, 0x1fff, drop, 0);
+	EMIT(BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0));
+	EMIT(BPF_STMT(BPF_JMP | BPF_JA, 19 - 10));
 	/* IPv6 */
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, ETH_P_IPV6, 0, (uint8_t)(drop - 12)));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_B |
-	    BPF_ABS, 6));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, IPPROTO_TCP, 19 - 14, 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, NH_HOPOPTS, 18 - 15, 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, NH_ROUTING, 18 - 16, 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, NH_FRAGMENT, 18 - 17, 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
-	    BPF_K, NH_DSTOPTS, 0, (uint8_t)(drop - 18)));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA,
-	    accept - 19));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_LD | BPF_H |
-	    BPF_ABS, 42));
-	/* PORTS */
+	JUMP(BPF_JEQ, ETH_P_IPV6, 0, drop);
+	EMIT(BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6));
+	JUMP(BPF_JEQ, IPPROTO_TCP, 18, 0);
+	JUMP(BPF_JEQ, NH_HOPOPTS, 17, 0);
+	JUMP(BPF_JEQ, NH_ROUTING, 17, 0);
+	JUMP(BPF_JEQ, NH_FRAGMENT, 17, 0);
+	JUMP(BPF_JEQ, NH_DSTOPTS, 0, drop);
+	EMIT(BPF_STMT(BPF_JMP | BPF_JA, accept - 18));
+	EMIT(BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 40));
+	/* PORT */
+	EMIT(BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2));
 	for (i = 0; i < nports; i++)
-		tap_emit(insns, &n, (struct sock_filter)BPF_JUMP(BPF_JMP |
-		    BPF_JEQ | BPF_K, ports[i], (uint8_t)(accept - (n + 1)),
-		    0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0));
-	tap_emit(insns, &n, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-	    NET_TAP_SNAPLEN));
+		JUMP(BPF_JEQ, ports[i], est, 0);
+	EMIT(BPF_STMT(BPF_RET | BPF_K, 0));
+	/* EST */
+	EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0));
+	EMIT(BPF_STMT(BPF_ALU | BPF_SUB | BPF_X, 0));
+	JUMP(BPF_JGE, 32, 0, accept);
+	EMIT(BPF_STMT(BPF_LD | BPF_B | BPF_IND, 13));
+	JUMP(BPF_JSET, SG_TCP_SYN | SG_TCP_RST, accept, 0);
+	JUMP(BPF_JSET, SG_TCP_ACK, 0, accept);
+	EMIT(BPF_STMT(BPF_LD | BPF_B | BPF_IND, 12));
+	JUMP(BPF_JGE, 0x80, 0, accept);
+	EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_IND, 20));
+	JUMP(BPF_JEQ, 0x0101080a, 0, accept);
+	EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_IND, 28));
+	EMIT(BPF_STMT(BPF_ALU | BPF_SUB | BPF_K, ts_base));
+	EMIT(BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 30));
+	JUMP(BPF_JEQ, 1, 0, accept);
+	EMIT(BPF_STMT(BPF_RET | BPF_K, 0));
+	EMIT(BPF_STMT(BPF_RET | BPF_K, NET_TAP_SNAPLEN));
+#undef JUMP
+#undef EMIT
 	return n;
 }
 
@@ -272,18 +293,23 @@ tap_set_rcvbuf(int fd)
 		    sizeof(size));
 }
 
-/* Build and attach the tap filter for ports[]. */
+/* Build and attach the tap filter for ports[], with the timestamp base of
+ * the clock now. */
 static int
 tap_attach(int fd, const uint16_t *ports, size_t nports)
 {
 	struct sock_filter insns[TAP_MAX_INSNS];
 	struct sock_fprog prog;
+	struct timespec ts;
 
 	if (ports == NULL || nports == 0 || nports > NET_TAP_MAX_PORTS) {
 		errno = EINVAL;
 		return -1;
 	}
-	prog.len = (unsigned short)tap_build_filter(ports, nports, insns);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	prog.len = (unsigned short)tap_build_filter(ports, nports,
+	    sg_ts_base((uint64_t)ts.tv_sec * 1000 +
+	    (uint64_t)ts.tv_nsec / 1000000), insns);
 	prog.filter = insns;
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
 	    sizeof(prog));

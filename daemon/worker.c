@@ -77,6 +77,8 @@ struct sg_worker {
 	unsigned beats;
 	struct sg_addrset local; /* the host's addresses, every 2 s */
 	unsigned nworkers;
+	uint16_t ports[SG_CONFIG_MAX_LISTEN]; /* the tap filter's */
+	size_t nports;
 };
 
 /* A configuration handed to the worker's thread, and its answer. */
@@ -379,6 +381,10 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	 * every 2 s, never per packet. */
 	if (++w->beats % 4 == 0)
 		(void)net_local_addrs(&w->local);
+	/* The filter's timestamp base follows the clock (tsclock.h). */
+	if (w->beats % 120 == 0 &&
+	    net_tap_set_ports(w->tap, w->ports, w->nports) == -1)
+		log_warn("worker %u: tap filter not refreshed", w->id);
 	int64_t drops = net_tap_drops(w->tap);
 	if (drops > 0)
 		w->stats.rx_dropped += (uint64_t)drops;
@@ -431,7 +437,6 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
     char *err, size_t errlen)
 {
 	struct sg_worker *w = calloc(1, sizeof(*w));
-	uint16_t ports[SG_CONFIG_MAX_LISTEN];
 	struct sg_engine_conf ec;
 	struct sg_engine_ops ops = {tx_reply, established};
 
@@ -452,9 +457,9 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	for (int i = 0; i < BATCH; i++)
 		w->frames[i].data = w->bufs + (size_t)i * FRAME_SIZE;
 
-	size_t nports = listen_ports(conf, ports);
-	w->tap = net_tap_open(ports, nports, nworkers > 1 ? fanout_id : -1,
-	    err, errlen);
+	w->nports = listen_ports(conf, w->ports);
+	w->tap = net_tap_open(w->ports, w->nports, nworkers > 1 ?
+	    fanout_id : -1, err, errlen);
 	if (w->tap == -1)
 		goto fail;
 	if (net_tx_open(&w->tx, err, errlen) == -1)
@@ -496,7 +501,6 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	struct reconf *rc = arg;
 	struct sg_worker *w = rc->w;
 	struct sg_engine_conf ec;
-	uint16_t ports[SG_CONFIG_MAX_LISTEN];
 	(void)fd;
 	(void)what;
 
@@ -504,8 +508,8 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	engine_reconfigure(w->engine, &ec);
 	if (pool_reconfigure(w->pool, rc->conf) == -1)
 		log_warnx("worker %u: backends not reconfigured", w->id);
-	size_t nports = listen_ports(rc->conf, ports);
-	if (net_tap_set_ports(w->tap, ports, nports) == -1)
+	w->nports = listen_ports(rc->conf, w->ports);
+	if (net_tap_set_ports(w->tap, w->ports, w->nports) == -1)
 		log_warn("worker %u: tap filter not updated", w->id);
 	pthread_mutex_lock(&rc->mu);
 	rc->done = 1;

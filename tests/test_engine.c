@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "engine.h"
+#include "tsclock.h"
 
 #define MAXREC 64
 
@@ -297,6 +298,43 @@ Test(engine, completes_through_a_cookie_when_always)
 	cr_assert_eq(stats.cookie_valid, 1);
 	/* ts_next never goes behind what the client echoed */
 	cr_assert_geq((int32_t)(io.est[0].ts_next - io.tx[0].opts.tsval), 0);
+}
+
+/*
+ * SYN-ACK TSvals stay in the handshake range and a materialized socket's
+ * clock starts in the established range (tsclock.h), on both paths, for
+ * every tuple: that split is what keeps established segments off the tap.
+ */
+Test(engine, timestamps_split_handshakes_from_established_sockets)
+{
+	enum sg_cookie_mode modes[] = { SG_COOKIES_NEVER, SG_COOKIES_ALWAYS };
+
+	for (int m = 0; m < 2; m++) {
+		start(modes[m], 64);
+		clk.mono_ms = 5000 + 1000u * (unsigned)m;
+		for (uint16_t i = 0; i < MAXREC; i++) {
+			struct sg_segment syn = syn_make(40000 + i, 1000u * i);
+			input(&syn);
+		}
+		cr_assert_eq(io.ntx, MAXREC);
+		/* The client answers two minutes later: the filter's base
+		 * has moved on. */
+		clk.mono_ms += 120000;
+		uint32_t base = sg_ts_base(clk.mono_ms);
+		for (unsigned i = 0; i < MAXREC; i++) {
+			cr_assert(!sg_ts_established(io.tx[i].opts.tsval, base),
+			    "SYN-ACK %u: TSval %u in the established range", i,
+			    io.tx[i].opts.tsval);
+			struct sg_segment ack = ack_for(i, 40000 + (uint16_t)i);
+			input(&ack);
+		}
+		cr_assert_eq(io.nest, MAXREC);
+		for (unsigned i = 0; i < MAXREC; i++)
+			cr_assert(sg_ts_established(io.est[i].ts_next, base),
+			    "socket %u: ts_next %u not established", i,
+			    io.est[i].ts_next);
+		stop();
+	}
 }
 
 Test(engine, keeps_wscale_and_sack_in_a_cookie_without_timestamps)

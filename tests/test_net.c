@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "codec.h"
 #include "net.h"
 #include "netns.h"
+#include "tsclock.h"
 
 #define PORT 8080
 #define PORT2 8443
@@ -185,6 +187,109 @@ Test(net, tap_drops_other_ports_udp_and_fragments)
 	send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
 	cr_assert_eq(read_until(fd, PORT, f, 65536), 1,
 	    "the tap passed a segment it should have dropped");
+}
+
+/* Send an ACK with a timestamp option echoing tsecr, from sport. */
+static void
+send_ts_ack(struct sg_tx *tx, int family, uint16_t sport, uint8_t flags,
+    uint32_t tsecr, const char *payload)
+{
+	struct sg_test_seg s;
+	uint8_t pkt[256];
+	size_t len;
+
+	memset(&s, 0, sizeof(s));
+	s.family = family;
+	memcpy(s.src, family == AF_INET ? lo4 : lo6, 16);
+	memcpy(s.dst, family == AF_INET ? lo4 : lo6, 16);
+	s.sport = sport;
+	s.dport = PORT;
+	s.seq = 1;
+	s.ack = 1;
+	s.flags = flags;
+	s.window = 1000;
+	s.optflags = SG_OPT_TS;
+	s.tsval = 7;
+	s.tsecr = tsecr;
+	s.payload = (const uint8_t *)payload;
+	s.payload_len = payload ? strlen(payload) : 0;
+	len = sg_test_build(&s, pkt, sizeof(pkt));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(net_tx_send(tx, pkt, len), 0, "tx: %s", strerror(errno));
+}
+
+/*
+ * Segments that echo a materialized socket's clock (tsclock.h) stay in the
+ * kernel; a handshake's, anything with SYN or RST, and segments without
+ * Linux's timestamp layout come up.
+ */
+Test(net, tap_keeps_established_segments_in_the_kernel)
+{
+	uint16_t ports[] = { PORT };
+	struct sg_frame f[8];
+	struct sg_test_seg s;
+	struct sg_tx tx;
+	int fam, fd, n;
+
+	setup();
+	fd = tap(ports, 1);
+	tx_open(&tx);
+	for (fam = 0; fam < 2; fam++) {
+		int family = fam == 0 ? AF_INET : AF_INET6;
+		uint32_t base = sg_ts_base((uint64_t)now_ms());
+		uint32_t est = base + SG_TS_EPOCH + SG_TS_MARGIN;
+		uint32_t hs = base + SG_TS_MARGIN + 12345;
+
+		cr_assert(sg_ts_established(est, base));
+		cr_assert(!sg_ts_established(hs, base));
+		/* Established: a bare ACK, data, a FIN; idle for up to the
+		 * margin, or the filter's base a day behind the clock. */
+		send_ts_ack(&tx, family, 41001, SG_TCP_ACK, est, NULL);
+		send_ts_ack(&tx, family, 41002, SG_TCP_ACK | SG_TCP_PSH, est,
+		    "data");
+		send_ts_ack(&tx, family, 41003, SG_TCP_ACK | SG_TCP_FIN,
+		    est - SG_TS_MARGIN + 1000, NULL);
+		send_ts_ack(&tx, family, 41004, SG_TCP_ACK, est + 86400000,
+		    NULL);
+		/* Up: a handshake's ACK (with data too), one that echoes a
+		 * SYN-ACK two minutes old, RST and SYN with any TSecr. */
+		send_ts_ack(&tx, family, 42001, SG_TCP_ACK, hs, NULL);
+		send_ts_ack(&tx, family, 42002, SG_TCP_ACK, hs, "early");
+		send_ts_ack(&tx, family, 42003, SG_TCP_ACK,
+		    base + SG_TS_MARGIN - 120000, NULL);
+		send_ts_ack(&tx, family, 42004, SG_TCP_ACK | SG_TCP_RST, est,
+		    NULL);
+		send_ts_ack(&tx, family, 42005, SG_TCP_SYN, est, NULL);
+		/* The marker, from port 40000. */
+		send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
+
+		uint16_t up[16];
+		int64_t deadline = now_ms() + 2000;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		bool marker = false;
+
+		n = 0;
+		while (!marker && now_ms() < deadline) {
+			poll(&pfd, 1, 100);
+			for (int i = 0; i < 8; i++)
+				f[i].data = bufs[i];
+			int got = net_tap_read(fd, f, 8, 65536);
+			cr_assert_geq(got, 0);
+			for (int i = 0; i < got; i++) {
+				cr_assert_eq(sg_test_parse(f[i].data, f[i].len,
+				    &s), 0);
+				if (s.sport == 40000)
+					marker = true;
+				else if (n < 16)
+					up[n++] = s.sport;
+			}
+		}
+		cr_assert(marker, "the marker did not come up");
+		cr_assert_eq(n, 5, "%s: %d segments came up, want 5 (first %u)",
+		    family == AF_INET ? "v4" : "v6", n, n > 0 ? up[0] : 0);
+		for (int i = 0; i < n; i++)
+			cr_assert_eq(up[i], 42001 + i);
+	}
 }
 
 Test(net, tap_passes_ipv6_tcp_and_extension_headers)

@@ -158,7 +158,7 @@ hs_answer(struct hs *h)
 	h->client_isn = h->syn.seq;
 	/* Far from the kernel's own clock: if the repaired socket did not
 	 * continue it, the client's PAWS check would drop its segments. */
-	h->ts0 = (uint32_t)now_ms() + 0x40000000u;
+	h->ts0 = (uint32_t)now_ms() + 0x10000000u;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.family = h->family;
