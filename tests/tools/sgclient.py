@@ -23,6 +23,10 @@ import threading
 import time
 
 
+# Sent in one go before reading back: always fits in the socket buffers.
+SMALL = 65536
+
+
 def one(host, port, size, third, timeout):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
@@ -36,13 +40,29 @@ def one(host, port, size, third, timeout):
         t1 = time.monotonic()
         phase = "exchanging data"
         data = os.urandom(size)
-        s.sendall(data)
-        got = b""
+        # More than the socket buffers hold is sent while the echo is read
+        # back, or both sides would wait for each other.
+        err, th = [], None
+        if size > SMALL:
+            def send():
+                try:
+                    s.sendall(data)
+                except OSError as e:
+                    err.append(e)
+            th = threading.Thread(target=send)
+            th.start()
+        else:
+            s.sendall(data)
+        got = bytearray()
         while len(got) < size:
-            chunk = s.recv(size - len(got))
+            chunk = s.recv(min(size - len(got), 1 << 20))
             if not chunk:
                 break
             got += chunk
+        if th is not None:
+            th.join()
+            if err:
+                raise err[0]
         if got != data:
             print("port %d: got %d of %d bytes back" % (s.getsockname()[1], len(got), size), file=sys.stderr)
         return got == data, (t1 - t0) * 1000.0
