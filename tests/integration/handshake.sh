@@ -65,6 +65,21 @@ for mode in never always; do
 	client_pass noack
 	[ "$(stat established)" -eq $((est + 3)) ] || fail "$mode: lost-ACK connections"
 
+	# A handed-off connection's segments stay in the kernel (the tap
+	# filter, daemon/tsclock.h): only those sent before the client heard
+	# from the new socket reach the daemon.
+	for host in $SRV4 $SRV6; do
+		f0=$(stat rx_frames)
+		p0=$(S cat /sys/class/net/veth-s/statistics/rx_packets)
+		C python3 "$TOOLS/sgclient.py" echo $host 8080 -n 1 -s 4000000 ||
+			fail "$mode: 4 MB echo through $host"
+		f=$(($(stat rx_frames) - f0))
+		p=$(($(S cat /sys/class/net/veth-s/statistics/rx_packets) - p0))
+		echo "$mode: 4 MB echo through $host: $p segments in, $f read by synguard"
+		[ "$p" -ge 100 ] || fail "$mode: only $p segments for 4 MB"
+		[ "$f" -le 20 ] || fail "$mode: synguard read $f of $p established segments"
+	done
+
 	if [ $mode = always ]; then
 		[ "$(stat cookie_valid)" -gt 0 ] || fail "cookie path not used"
 		[ "$(stat halfopen_inserted)" -eq 0 ] || fail "table used in always mode"
