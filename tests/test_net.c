@@ -67,29 +67,46 @@ tap(const uint16_t *ports, size_t n)
 	return fd;
 }
 
-/* Send one hand-made TCP segment (family of dst) through net_tx. */
-static void
-send_seg(struct sg_tx *tx, int family, uint16_t dport, uint8_t flags,
+/* A hand-made TCP segment on loopback (the family's), from sport. */
+static struct sg_test_seg
+seg_make(int family, uint16_t sport, uint16_t dport, uint8_t flags,
     const char *payload)
 {
 	struct sg_test_seg s;
-	uint8_t pkt[256];
-	size_t len;
 
 	memset(&s, 0, sizeof(s));
 	s.family = family;
 	memcpy(s.src, family == AF_INET ? lo4 : lo6, 16);
 	memcpy(s.dst, family == AF_INET ? lo4 : lo6, 16);
-	s.sport = 40000;
+	s.sport = sport;
 	s.dport = dport;
 	s.seq = 1;
 	s.flags = flags;
 	s.window = 1000;
 	s.payload = (const uint8_t *)payload;
 	s.payload_len = payload ? strlen(payload) : 0;
-	len = sg_test_build(&s, pkt, sizeof(pkt));
+	return s;
+}
+
+/* Send a segment through net_tx. */
+static void
+seg_send(struct sg_tx *tx, const struct sg_test_seg *s)
+{
+	uint8_t pkt[256];
+	size_t len = sg_test_build(s, pkt, sizeof(pkt));
+
 	cr_assert_gt(len, 0);
 	cr_assert_eq(net_tx_send(tx, pkt, len), 0, "tx: %s", strerror(errno));
+}
+
+/* Send one hand-made TCP segment from port 40000. */
+static void
+send_seg(struct sg_tx *tx, int family, uint16_t dport, uint8_t flags,
+    const char *payload)
+{
+	struct sg_test_seg s = seg_make(family, 40000, dport, flags, payload);
+
+	seg_send(tx, &s);
 }
 
 /* Open the raw sockets. */
@@ -194,28 +211,13 @@ static void
 send_ts_ack(struct sg_tx *tx, int family, uint16_t sport, uint8_t flags,
     uint32_t tsecr, const char *payload)
 {
-	struct sg_test_seg s;
-	uint8_t pkt[256];
-	size_t len;
+	struct sg_test_seg s = seg_make(family, sport, PORT, flags, payload);
 
-	memset(&s, 0, sizeof(s));
-	s.family = family;
-	memcpy(s.src, family == AF_INET ? lo4 : lo6, 16);
-	memcpy(s.dst, family == AF_INET ? lo4 : lo6, 16);
-	s.sport = sport;
-	s.dport = PORT;
-	s.seq = 1;
 	s.ack = 1;
-	s.flags = flags;
-	s.window = 1000;
 	s.optflags = SG_OPT_TS;
 	s.tsval = 7;
 	s.tsecr = tsecr;
-	s.payload = (const uint8_t *)payload;
-	s.payload_len = payload ? strlen(payload) : 0;
-	len = sg_test_build(&s, pkt, sizeof(pkt));
-	cr_assert_gt(len, 0);
-	cr_assert_eq(net_tx_send(tx, pkt, len), 0, "tx: %s", strerror(errno));
+	seg_send(tx, &s);
 }
 
 /*
