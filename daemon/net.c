@@ -226,6 +226,8 @@ tap_build_filter(const uint16_t *ports, size_t nports, uint32_t ts_base,
 	est = drop + 1;
 	accept = est + 15;
 
+	/* Jump targets are instruction indexes; 0 (never a target) means
+	 * the next instruction. */
 #define EMIT(insn) tap_emit(insns, &n, (struct sock_filter)insn)
 #define JUMP(code, k, to_t, to_f) EMIT(BPF_JUMP(BPF_JMP | (code) | BPF_K, \
 	(k), (uint8_t)((to_t) == 0 ? 0 : (to_t) - n - 1), \
