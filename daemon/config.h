@@ -53,6 +53,8 @@ struct sg_config {
 	struct sg_listen_conf listen[SG_CONFIG_MAX_LISTEN];
 	unsigned nlisten;
 	unsigned workers;          /* 0: one per CPU */
+	uint32_t rx_batch_ms;      /* the tap ring's block timeout; 0: no
+				      ring, each segment read as it comes */
 
 	/* handshake { } */
 	enum sg_cookie_mode cookies;

@@ -522,6 +522,8 @@ reload_warn_restart(const struct sg_config *old, const struct sg_config *new)
 		log_warnx("reload: workers changes at the next start");
 	if (old->queue_size != new->queue_size)
 		log_warnx("reload: queue_size changes at the next start");
+	if (old->rx_batch_ms != new->rx_batch_ms)
+		log_warnx("reload: rx_batch_ms changes at the next start");
 	if (strcmp(old->cookie_key_file, new->cookie_key_file) != 0)
 		log_warnx("reload: cookie_key_file changes at the next start");
 	if (strcmp(old->control_socket, new->control_socket) != 0)
@@ -552,6 +554,7 @@ reload(struct sg_daemon *d, char *err, size_t errlen)
 	/* Keep what only a start can change. */
 	n->workers = d->conf.workers;
 	n->queue_size = d->conf.queue_size;
+	n->rx_batch_ms = d->conf.rx_batch_ms;
 	memcpy(n->cookie_key_file, d->conf.cookie_key_file,
 	    sizeof(n->cookie_key_file));
 	memcpy(n->control_socket, d->conf.control_socket,

@@ -11,6 +11,7 @@
  */
 #include <sys/types.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <linux/filter.h>
@@ -349,13 +350,58 @@ net_tap_drops(int fd)
 	return (int64_t)st.tp_drops;
 }
 
+/* Give the tap its TPACKET_V3 receive ring and map it. */
+static int
+tap_ring(struct sg_tap *tap, unsigned batch_ms)
+{
+	int version = TPACKET_V3;
+	struct tpacket_req3 req;
+	void *map;
+
+	if (setsockopt(tap->fd, SOL_PACKET, PACKET_VERSION, &version,
+	    sizeof(version)) == -1)
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = NET_TAP_RING_BLOCK;
+	req.tp_block_nr = NET_TAP_RING_BLOCKS;
+	/* V3 frames are of any size; the kernel checks only that these add
+	 * up. */
+	req.tp_frame_size = TPACKET_ALIGNMENT << 7;
+	req.tp_frame_nr = req.tp_block_size / req.tp_frame_size *
+	    req.tp_block_nr;
+	req.tp_retire_blk_tov = batch_ms;
+	if (setsockopt(tap->fd, SOL_PACKET, PACKET_RX_RING, &req,
+	    sizeof(req)) == -1)
+		return -1;
+	tap->ring_size = (size_t)req.tp_block_size * req.tp_block_nr;
+	map = mmap(NULL, tap->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    tap->fd, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	tap->ring = map;
+	return 0;
+}
+
+void
+net_tap_close(struct sg_tap *tap)
+{
+	if (tap->ring != NULL)
+		munmap(tap->ring, tap->ring_size);
+	if (tap->fd != -1)
+		close(tap->fd);
+	tap->ring = NULL;
+	tap->fd = -1;
+}
+
 int
-net_tap_open(const uint16_t *ports, size_t nports, int fanout_id, char *err,
-    size_t errlen)
+net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
+    int fanout_id, unsigned batch_ms, char *err, size_t errlen)
 {
 	struct sockaddr_ll sll;
 	int fd, on = 1;
 
+	memset(tap, 0, sizeof(*tap));
+	tap->fd = -1;
 	if (ports == NULL || nports == 0 || nports > NET_TAP_MAX_PORTS ||
 	    fanout_id > 0xffff) {
 		errno = EINVAL;
@@ -376,13 +422,21 @@ net_tap_open(const uint16_t *ports, size_t nports, int fanout_id, char *err,
 		    strerror(errno));
 		return -1;
 	}
+	tap->fd = fd;
 	if (tap_attach(fd, ports, nports) == -1)
 		goto fail;
-	/* Checksum status per frame: partial checksums on lo and veth are
-	 * not errors (design.md, pitfalls). */
-	if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof(on)) == -1)
-		goto fail;
-	tap_set_rcvbuf(fd);
+	if (batch_ms > 0) {
+		/* The ring has the checksum status in each frame's header. */
+		if (tap_ring(tap, batch_ms) == -1)
+			goto fail;
+	} else {
+		/* Checksum status per frame: partial checksums on lo and
+		 * veth are not errors (design.md, pitfalls). */
+		if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on,
+		    sizeof(on)) == -1)
+			goto fail;
+		tap_set_rcvbuf(fd);
+	}
 
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
@@ -393,12 +447,28 @@ net_tap_open(const uint16_t *ports, size_t nports, int fanout_id, char *err,
 	/* Fanout needs a bound socket. */
 	if (fanout_id >= 0 && tap_fanout(fd, fanout_id) == -1)
 		goto fail;
-	return fd;
+	return 0;
 
 fail:
 	net_err(err, errlen, "packet tap: %s", strerror(errno));
-	net_close_keep_errno(fd);
+	{
+		int e = errno;
+		net_tap_close(tap);
+		errno = e;
+	}
 	return -1;
+}
+
+/*
+ * The checksum status of a frame. CSUMNOTREADY: the sender's checksum is
+ * partial (offloaded, looped back before it was computed); CSUM_VALID: the
+ * driver checked it. Either way there is nothing to verify.
+ */
+static enum sg_csum
+tap_csum(uint32_t tp_status)
+{
+	return (tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID)) ?
+	    SG_CSUM_TRUSTED : SG_CSUM_VERIFY;
 }
 
 /* Fill a frame's checksum status and truncation from its auxdata. */
@@ -415,12 +485,7 @@ tap_frame_aux(struct sg_frame *f, struct msghdr *mh)
 		    c->cmsg_len < CMSG_LEN(sizeof(aux)))
 			continue;
 		memcpy(&aux, CMSG_DATA(c), sizeof(aux));
-		/* CSUMNOTREADY: the sender's checksum is partial (offloaded,
-		 * looped back before it was computed); CSUM_VALID: the
-		 * driver checked it. Either way there is nothing to verify. */
-		if (aux.tp_status & (TP_STATUS_CSUMNOTREADY |
-		    TP_STATUS_CSUM_VALID))
-			f->csum = SG_CSUM_TRUSTED;
+		f->csum = tap_csum(aux.tp_status);
 		/* The filter's snap length cuts silently: tp_len is the
 		 * frame's real length. */
 		if (aux.tp_len > f->len)
@@ -428,8 +493,73 @@ tap_frame_aux(struct sg_frame *f, struct msghdr *mh)
 	}
 }
 
+/*
+ * Copy up to n frames out of the ring. A block is the reader's from the
+ * moment the kernel marks it TP_STATUS_USER until it is given back, which
+ * happens as soon as its last frame is copied. Offsets come from the kernel;
+ * they are still checked to stay inside the block.
+ */
+static int
+tap_ring_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
+    size_t bufsize)
+{
+	unsigned got = 0;
+
+	while (got < n) {
+		uint8_t *blk = tap->ring + (size_t)tap->cur * NET_TAP_RING_BLOCK;
+		struct tpacket_block_desc *bd = (struct tpacket_block_desc *)blk;
+
+		if (tap->left == 0) {
+			if (!(__atomic_load_n(&bd->hdr.bh1.block_status,
+			    __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+				break;
+			tap->left = bd->hdr.bh1.num_pkts;
+			tap->off = bd->hdr.bh1.offset_to_first_pkt;
+		}
+		while (tap->left > 0 && got < n) {
+			const struct tpacket3_hdr *h;
+			const struct sockaddr_ll *sll;
+			size_t hdrs = TPACKET_ALIGN(sizeof(*h)) + sizeof(*sll);
+
+			if (tap->off > NET_TAP_RING_BLOCK - hdrs) {
+				tap->left = 0;
+				break;
+			}
+			h = (const struct tpacket3_hdr *)(blk + tap->off);
+			sll = (const struct sockaddr_ll *)(blk + tap->off +
+			    TPACKET_ALIGN(sizeof(*h)));
+			if (h->tp_net > NET_TAP_RING_BLOCK - tap->off ||
+			    h->tp_snaplen > NET_TAP_RING_BLOCK - tap->off -
+			    h->tp_net) {
+				tap->left = 0;
+				break;
+			}
+			struct sg_frame *f = &frames[got++];
+			size_t len = h->tp_snaplen < bufsize ? h->tp_snaplen :
+			    bufsize;
+			memcpy(f->data, blk + tap->off + h->tp_net, len);
+			f->len = (uint32_t)len;
+			f->truncated = h->tp_len > len;
+			f->ifindex = sll->sll_ifindex;
+			f->halen = sll->sll_halen <= sizeof(f->lladdr) ?
+			    sll->sll_halen : 0;
+			memcpy(f->lladdr, sll->sll_addr, f->halen);
+			f->csum = tap_csum(h->tp_status);
+			tap->off += h->tp_next_offset;
+			tap->left--;
+		}
+		if (tap->left > 0)
+			break;
+		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
+		    __ATOMIC_RELEASE);
+		tap->cur = (tap->cur + 1) % NET_TAP_RING_BLOCKS;
+	}
+	return (int)got;
+}
+
 int
-net_tap_read(int fd, struct sg_frame *frames, unsigned n, size_t bufsize)
+net_tap_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
+    size_t bufsize)
 {
 	struct mmsghdr mm[NET_TAP_BATCH];
 	struct iovec iov[NET_TAP_BATCH];
@@ -449,6 +579,8 @@ net_tap_read(int fd, struct sg_frame *frames, unsigned n, size_t bufsize)
 		n = NET_TAP_BATCH;
 	if (n == 0)
 		return 0;
+	if (tap->ring != NULL)
+		return tap_ring_read(tap, frames, n, bufsize);
 	memset(mm, 0, n * sizeof(mm[0]));
 	for (i = 0; i < n; i++) {
 		iov[i].iov_base = frames[i].data;
@@ -460,7 +592,7 @@ net_tap_read(int fd, struct sg_frame *frames, unsigned n, size_t bufsize)
 		mm[i].msg_hdr.msg_control = cbuf[i].buf;
 		mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].buf);
 	}
-	got = recvmmsg(fd, mm, n, MSG_DONTWAIT, NULL);
+	got = recvmmsg(tap->fd, mm, n, MSG_DONTWAIT, NULL);
 	if (got == -1)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
 	for (i = 0; i < (unsigned)got; i++) {

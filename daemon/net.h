@@ -20,6 +20,16 @@
 int net_shadow_open(int family, const uint8_t addr[16], uint16_t port,
     char *err, size_t errlen);
 
+/* A packet tap: its socket, and its receive ring if it has one. */
+struct sg_tap {
+	int fd;
+	uint8_t *ring;        /* NULL: no ring */
+	size_t ring_size;
+	uint32_t cur;         /* the block being read */
+	uint32_t left;        /* its frames not read yet; 0: none open */
+	uint32_t off;         /* where the next one starts in it */
+};
+
 /*
  * Open the packet tap: AF_PACKET, SOCK_DGRAM (frames start at the IP header,
  * SG_LINK_IP), all interfaces, non-blocking, with a cBPF filter that passes
@@ -28,10 +38,17 @@ int net_shadow_open(int family, const uint8_t addr[16], uint16_t port,
  * header is an extension header, for user space to count and drop).
  * fanout_id >= 0 joins the tap to that PACKET_FANOUT group (hash mode: all
  * segments of one connection reach the same worker); -1 for none.
- * Returns the fd or -1 (errno).
+ *
+ * batch_ms > 0 gives it a TPACKET_V3 receive ring (NET_TAP_RING_BLOCKS
+ * blocks of NET_TAP_RING_BLOCK bytes, mapped): the kernel copies frames in
+ * and wakes the reader when a block is full or at most batch_ms after a
+ * frame arrived, so one wake-up and no system call serve a whole batch.
+ * 0: no ring, frames are read with one system call per batch (recvmmsg) as
+ * they come. Fills *tap; 0, or -1 (errno) with nothing left open.
  */
-int net_tap_open(const uint16_t *ports, size_t nports, int fanout_id,
-    char *err, size_t errlen);
+int net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
+    int fanout_id, unsigned batch_ms, char *err, size_t errlen);
+void net_tap_close(struct sg_tap *tap);
 
 /* Replace the tap's filter with one for a new port list (reload); the
  * kernel swaps filters atomically. 0 or -1 (errno). */
@@ -48,6 +65,10 @@ int64_t net_tap_drops(int fd);
 #define NET_TAP_SNAPLEN 65536
 /* Most frames one net_tap_read call returns (its state lives on the stack). */
 #define NET_TAP_BATCH 64
+/* The receive ring: a block holds the largest frame, and 64 of them ride
+ * out a worker stalled for 64 batches. */
+#define NET_TAP_RING_BLOCK (128 * 1024)
+#define NET_TAP_RING_BLOCKS 64
 
 /* One frame read from the tap. */
 struct sg_frame {
@@ -63,12 +84,13 @@ struct sg_frame {
 };
 
 /*
- * Read up to n frames (recvmmsg) into the caller's buffers. frames[i].data
- * must point at a buffer of bufsize bytes. Returns the number read (0 if
- * none is waiting), or -1 (errno) on error. At most NET_TAP_BATCH frames
- * are read per call.
+ * Read up to n frames into the caller's buffers (copied out of the ring,
+ * which gets each block back as soon as it is read; or with recvmmsg).
+ * frames[i].data must point at a buffer of bufsize bytes. Returns the number
+ * read (0 if none is waiting), or -1 (errno) on error. At most
+ * NET_TAP_BATCH frames are read per call.
  */
-int net_tap_read(int fd, struct sg_frame *frames, unsigned n,
+int net_tap_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
     size_t bufsize);
 
 /* Raw sending sockets for IPv4 and IPv6 (IPPROTO_RAW: we write the IP

@@ -51,7 +51,7 @@ struct sg_worker {
 	struct event *ev_tap;
 	struct event *ev_timer;
 	uint64_t timer_at_ms; /* when ev_timer fires, 0 if not armed */
-	int tap;
+	struct sg_tap tap;
 	struct sg_tx tx;
 	struct sg_engine *engine;
 	struct sg_pool *pool;
@@ -265,10 +265,16 @@ segment_input(struct sg_worker *w, unsigned i)
 }
 
 /*
- * Handle one batch. Segments that complete or clear handshakes (ACK, RST)
- * go before SYNs: when a flood has put the worker behind, the clients that
- * already hold our SYN-ACK finish first, and a flood of new SYNs cannot
- * delay them by a whole batch.
+ * Handle one batch in three passes. Segments that complete or clear
+ * handshakes (ACK, RST) go before SYNs: when a flood has put the worker
+ * behind, the clients that already hold our SYN-ACK finish first, and a
+ * flood of new SYNs cannot delay them by a whole batch. Among those, the
+ * ones with data go first: a client that writes at once sends its ACK and
+ * its first data back to back, often in one batch, and the data segment
+ * completes the handshake as well as the ACK does, with the data riding
+ * into the new socket. Taken second, the data would find the handshake done
+ * and be lost to the shadow listener, to come again only after the
+ * client's retransmission timeout.
  */
 static void
 batch_input(struct sg_worker *w, unsigned n)
@@ -277,11 +283,17 @@ batch_input(struct sg_worker *w, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		ok[i] = frame_parse(w, i);
-		if (ok[i] && !(w->segs[i].flags & SG_TCP_SYN)) {
+		if (ok[i] && !(w->segs[i].flags & SG_TCP_SYN) &&
+		    w->segs[i].payload_len > 0) {
 			segment_input(w, i);
 			ok[i] = false;
 		}
 	}
+	for (unsigned i = 0; i < n; i++)
+		if (ok[i] && !(w->segs[i].flags & SG_TCP_SYN)) {
+			segment_input(w, i);
+			ok[i] = false;
+		}
 	for (unsigned i = 0; i < n; i++)
 		if (ok[i])
 			segment_input(w, i);
@@ -292,10 +304,11 @@ static void
 on_tap(evutil_socket_t fd, short what, void *arg)
 {
 	struct sg_worker *w = arg;
+	(void)fd;
 	(void)what;
 
 	for (int round = 0; round < ROUNDS; round++) {
-		int n = net_tap_read(fd, w->frames, BATCH, FRAME_SIZE);
+		int n = net_tap_read(&w->tap, w->frames, BATCH, FRAME_SIZE);
 		if (n <= 0) {
 			if (n == -1 && errno != EAGAIN && errno != EINTR)
 				log_warn("worker %u: tap read", w->id);
@@ -383,9 +396,9 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 		(void)net_local_addrs(&w->local);
 	/* The filter's timestamp base follows the clock (tsclock.h). */
 	if (w->beats % 120 == 0 &&
-	    net_tap_set_ports(w->tap, w->ports, w->nports) == -1)
+	    net_tap_set_ports(w->tap.fd, w->ports, w->nports) == -1)
 		log_warn("worker %u: tap filter not refreshed", w->id);
-	int64_t drops = net_tap_drops(w->tap);
+	int64_t drops = net_tap_drops(w->tap.fd);
 	if (drops > 0)
 		w->stats.rx_dropped += (uint64_t)drops;
 }
@@ -446,7 +459,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	}
 	w->id = id;
 	w->nworkers = nworkers;
-	w->tap = -1;
+	w->tap.fd = -1;
 	w->tx.fd4 = w->tx.fd6 = w->tx.fdll = -1;
 	w->bufs = malloc((size_t)BATCH * FRAME_SIZE);
 	w->base = event_base_new();
@@ -458,9 +471,8 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 		w->frames[i].data = w->bufs + (size_t)i * FRAME_SIZE;
 
 	w->nports = listen_ports(conf, w->ports);
-	w->tap = net_tap_open(w->ports, w->nports, nworkers > 1 ?
-	    fanout_id : -1, err, errlen);
-	if (w->tap == -1)
+	if (net_tap_open(&w->tap, w->ports, w->nports, nworkers > 1 ?
+	    fanout_id : -1, conf->rx_batch_ms, err, errlen) == -1)
 		goto fail;
 	if (net_tx_open(&w->tx, err, errlen) == -1)
 		goto fail;
@@ -478,7 +490,8 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 		snprintf(err, errlen, "cannot make the backend pool");
 		goto fail;
 	}
-	w->ev_tap = event_new(w->base, w->tap, EV_READ | EV_PERSIST, on_tap, w);
+	w->ev_tap = event_new(w->base, w->tap.fd, EV_READ | EV_PERSIST, on_tap,
+	    w);
 	w->ev_timer = evtimer_new(w->base, on_timer, w);
 	w->ev_beat = event_new(w->base, -1, EV_PERSIST, on_beat, w);
 	struct timeval half = {0, 500000};
@@ -509,7 +522,7 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	if (pool_reconfigure(w->pool, rc->conf) == -1)
 		log_warnx("worker %u: backends not reconfigured", w->id);
 	w->nports = listen_ports(rc->conf, w->ports);
-	if (net_tap_set_ports(w->tap, w->ports, w->nports) == -1)
+	if (net_tap_set_ports(w->tap.fd, w->ports, w->nports) == -1)
 		log_warn("worker %u: tap filter not updated", w->id);
 	pthread_mutex_lock(&rc->mu);
 	rc->done = 1;
@@ -567,8 +580,7 @@ worker_free(struct sg_worker *w)
 		event_free(w->ev_beat);
 	pool_free(w->pool);
 	engine_free(w->engine);
-	if (w->tap != -1)
-		close(w->tap);
+	net_tap_close(&w->tap);
 	net_tx_close(&w->tx);
 	if (w->base != NULL)
 		event_base_free(w->base);

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,15 +57,28 @@ setup(void)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* Open a tap for the given ports. */
-static int
+/* How the tests' taps read: 0 with recvmmsg, else through a ring. */
+static unsigned batch_ms;
+
+/* A test run twice: with taps that read with recvmmsg, and through a
+ * TPACKET_V3 ring. */
+#define TAP_TEST(name)                                                       \
+	static void name(void);                                              \
+	Test(net, name) { batch_ms = 0; name(); }                            \
+	Test(net, name##_ring) { batch_ms = 1; name(); }                     \
+	static void name(void)
+
+/* Open a tap for the given ports (each test is its own process). */
+static struct sg_tap *
 tap(const uint16_t *ports, size_t n)
 {
+	static struct sg_tap t;
 	char err[256];
-	int fd = net_tap_open(ports, n, -1, err, sizeof(err));
 
-	cr_assert_geq(fd, 0, "%s", err);
-	return fd;
+	cr_assert_eq(net_tap_open(&t, ports, n, -1, batch_ms, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.ring != NULL, batch_ms > 0);
+	return &t;
 }
 
 /* A hand-made TCP segment on loopback (the family's), from sport. */
@@ -121,10 +135,11 @@ tx_open(struct sg_tx *tx)
 /* Read frames into out[] until one to dport `marker` arrives (within 2 s);
  * returns how many came, the marker included (at most 8), or -1. */
 static int
-read_until(int fd, uint16_t marker, struct sg_frame *out, size_t bufsize)
+read_until(struct sg_tap *t, uint16_t marker, struct sg_frame *out,
+    size_t bufsize)
 {
 	int64_t deadline = now_ms() + 2000;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 	struct sg_test_seg s;
 	int n = 0, got, i;
 
@@ -132,7 +147,7 @@ read_until(int fd, uint16_t marker, struct sg_frame *out, size_t bufsize)
 		poll(&pfd, 1, 100);
 		for (i = n; i < 8; i++)
 			out[i].data = bufs[i];
-		got = net_tap_read(fd, out + n, (unsigned)(8 - n), bufsize);
+		got = net_tap_read(t, out + n, (unsigned)(8 - n), bufsize);
 		cr_assert_geq(got, 0);
 		for (i = n; i < n + got; i++)
 			if (sg_test_parse(out[i].data, out[i].len, &s) == 0 &&
@@ -143,22 +158,22 @@ read_until(int fd, uint16_t marker, struct sg_frame *out, size_t bufsize)
 	return -1;
 }
 
-Test(net, tap_passes_incoming_tcp_to_our_ports_once)
+TAP_TEST(tap_passes_incoming_tcp_to_our_ports_once)
 {
 	uint16_t ports[] = { PORT, PORT2 };
 	struct sg_frame f[8];
 	struct sg_test_seg s;
 	struct sg_tx tx;
-	int fd;
+	struct sg_tap *t;
 
 	setup();
-	fd = tap(ports, 2);
+	t = tap(ports, 2);
 	tx_open(&tx);
 	send_seg(&tx, AF_INET, PORT2, SG_TCP_SYN, NULL);
 	send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
 	/* On lo every packet passes twice, outgoing then incoming: only the
 	 * incoming copies may come up, so the marker to PORT is second. */
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 2);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 2);
 	cr_assert_eq(sg_test_parse(f[0].data, f[0].len, &s), 0);
 	cr_assert_eq(s.dport, PORT2);
 	cr_assert_eq(s.flags, SG_TCP_SYN);
@@ -166,7 +181,7 @@ Test(net, tap_passes_incoming_tcp_to_our_ports_once)
 	cr_assert_eq(f[0].truncated, 0);
 }
 
-Test(net, tap_drops_other_ports_udp_and_fragments)
+TAP_TEST(tap_drops_other_ports_udp_and_fragments)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_frame f[8];
@@ -174,10 +189,11 @@ Test(net, tap_drops_other_ports_udp_and_fragments)
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 		.sin_port = htons(PORT) };
 	uint8_t frag[64];
-	int fd, u;
+	struct sg_tap *t;
+	int u;
 
 	setup();
-	fd = tap(ports, 1);
+	t = tap(ports, 1);
 	tx_open(&tx);
 	send_seg(&tx, AF_INET, OTHER, SG_TCP_SYN, NULL);
 	/* UDP to our port number. */
@@ -202,7 +218,7 @@ Test(net, tap_drops_other_ports_udp_and_fragments)
 	send_seg(&tx, AF_INET6, OTHER, SG_TCP_SYN, NULL);
 	/* The marker. */
 	send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 1,
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1,
 	    "the tap passed a segment it should have dropped");
 }
 
@@ -225,16 +241,17 @@ send_ts_ack(struct sg_tx *tx, int family, uint16_t sport, uint8_t flags,
  * kernel; a handshake's, anything with SYN or RST, and segments without
  * Linux's timestamp layout come up.
  */
-Test(net, tap_keeps_established_segments_in_the_kernel)
+TAP_TEST(tap_keeps_established_segments_in_the_kernel)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_frame f[8];
 	struct sg_test_seg s;
 	struct sg_tx tx;
-	int fam, fd, n;
+	struct sg_tap *t;
+	int fam, n;
 
 	setup();
-	fd = tap(ports, 1);
+	t = tap(ports, 1);
 	tx_open(&tx);
 	for (fam = 0; fam < 2; fam++) {
 		int family = fam == 0 ? AF_INET : AF_INET6;
@@ -267,7 +284,7 @@ Test(net, tap_keeps_established_segments_in_the_kernel)
 
 		uint16_t up[16];
 		int64_t deadline = now_ms() + 2000;
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 		bool marker = false;
 
 		n = 0;
@@ -275,7 +292,7 @@ Test(net, tap_keeps_established_segments_in_the_kernel)
 			poll(&pfd, 1, 100);
 			for (int i = 0; i < 8; i++)
 				f[i].data = bufs[i];
-			int got = net_tap_read(fd, f, 8, 65536);
+			int got = net_tap_read(t, f, 8, 65536);
 			cr_assert_geq(got, 0);
 			for (int i = 0; i < got; i++) {
 				cr_assert_eq(sg_test_parse(f[i].data, f[i].len,
@@ -294,19 +311,20 @@ Test(net, tap_keeps_established_segments_in_the_kernel)
 	}
 }
 
-Test(net, tap_passes_ipv6_tcp_and_extension_headers)
+TAP_TEST(tap_passes_ipv6_tcp_and_extension_headers)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_frame f[8];
 	struct sg_tx tx;
 	uint8_t pkt[48];
-	int fd, n;
+	struct sg_tap *t;
+	int n;
 
 	setup();
-	fd = tap(ports, 1);
+	t = tap(ports, 1);
 	tx_open(&tx);
 	send_seg(&tx, AF_INET6, PORT, SG_TCP_SYN | SG_TCP_ACK, "hi");
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 1);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1);
 	cr_assert_eq(f[0].len, 40 + 20 + 2);
 
 	/* Hop-by-hop options header (8 bytes of PadN) then nothing: the
@@ -324,55 +342,121 @@ Test(net, tap_passes_ipv6_tcp_and_extension_headers)
 	cr_assert_eq(net_tx_send(&tx, pkt, sizeof(pkt)), 0, "%s",
 	    strerror(errno));
 	send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
-	n = read_until(fd, PORT, f, 65536);
+	n = read_until(t, PORT, f, 65536);
 	cr_assert_eq(n, 2, "extension-header packet not passed (%d)", n);
 	cr_assert_eq(f[0].data[6], 0);
 }
 
-Test(net, tap_trusts_partial_checksums_and_verifies_the_rest)
+TAP_TEST(tap_trusts_partial_checksums_and_verifies_the_rest)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_frame f[8];
 	struct sg_tx tx;
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
 		.sin6_port = htons(PORT) };
-	int fd, c;
+	struct sg_tap *t;
+	int c;
 
 	setup();
-	fd = tap(ports, 1);
+	t = tap(ports, 1);
 	tx_open(&tx);
 	/* A kernel TCP socket leaves the checksum to the device, and lo
 	 * never fills it in: the tap reports it as not ready. */
 	memcpy(&sin6.sin6_addr, lo6, 16);
 	c = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	connect(c, (struct sockaddr *)&sin6, sizeof(sin6));
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 1);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1);
 	cr_assert_eq(f[0].csum, SG_CSUM_TRUSTED);
 	/* A packet written whole by a raw socket is nobody's promise. */
 	send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 1);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1);
 	cr_assert_eq(f[0].csum, SG_CSUM_VERIFY);
 }
 
-Test(net, tap_flags_frames_longer_than_the_buffer)
+TAP_TEST(tap_flags_frames_longer_than_the_buffer)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_frame f;
 	struct sg_tx tx;
 	struct pollfd pfd;
-	int fd;
+	struct sg_tap *t;
 
 	setup();
-	fd = tap(ports, 1);
+	t = tap(ports, 1);
 	tx_open(&tx);
 	send_seg(&tx, AF_INET, PORT, SG_TCP_ACK, "0123456789abcdefghij");
-	pfd.fd = fd;
+	pfd.fd = t->fd;
 	pfd.events = POLLIN;
 	cr_assert_eq(poll(&pfd, 1, 2000), 1);
 	f.data = bufs[0];
-	cr_assert_eq(net_tap_read(fd, &f, 1, 32), 1);
+	cr_assert_eq(net_tap_read(t, &f, 1, 32), 1);
 	cr_assert_eq(f.len, 32);
 	cr_assert_eq(f.truncated, 1);
+}
+
+/*
+ * The ring: a 64 KiB segment (lo's MTU) arrives whole, and frames keep
+ * coming, in order, after every block has been used and given back a few
+ * times over (each frame read before the next is sent retires a block).
+ */
+Test(net, ring_carries_large_frames_and_wraps)
+{
+	uint16_t ports[] = { PORT };
+	struct sg_frame f[8];
+	struct sg_test_seg s;
+	struct sg_tx tx;
+	struct sg_tap *t;
+	static char big[65000];
+	int i, n;
+
+	setup();
+	batch_ms = 1;
+	t = tap(ports, 1);
+	tx_open(&tx);
+	memset(big, 'x', sizeof(big) - 1);
+	s = seg_make(AF_INET, 40000, PORT, SG_TCP_ACK, big);
+	uint8_t *pkt = malloc(70000);
+	size_t len = sg_test_build(&s, pkt, 70000);
+	cr_assert_gt(len, 65000);
+	cr_assert_eq(net_tx_send(&tx, pkt, len), 0, "%s", strerror(errno));
+	free(pkt);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1);
+	cr_assert_eq(f[0].len, len);
+	cr_assert_eq(f[0].truncated, 0);
+	cr_assert_eq(f[0].csum, SG_CSUM_VERIFY);
+	cr_assert_eq(f[0].ifindex, (int)if_nametoindex("lo"));
+
+	for (i = 0; i < 3 * NET_TAP_RING_BLOCKS; i++) {
+		s = seg_make(AF_INET, (uint16_t)(1000 + i), PORT, SG_TCP_SYN,
+		    NULL);
+		seg_send(&tx, &s);
+		n = read_until(t, PORT, f, 65536);
+		cr_assert_eq(n, 1, "frame %d: %d", i, n);
+		cr_assert_eq(sg_test_parse(f[0].data, f[0].len, &s), 0);
+		cr_assert_eq(s.sport, 1000 + i);
+	}
+	/* And a burst within one block, read in pieces. */
+	for (i = 0; i < 20; i++) {
+		s = seg_make(AF_INET, (uint16_t)(2000 + i), PORT, SG_TCP_SYN,
+		    NULL);
+		seg_send(&tx, &s);
+	}
+	for (i = 0; i < 20; i += n) {
+		int64_t deadline = now_ms() + 2000;
+		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+
+		f[0].data = bufs[0];
+		f[1].data = bufs[1];
+		f[2].data = bufs[2];
+		while ((n = net_tap_read(t, f, 3, 65536)) == 0 &&
+		    now_ms() < deadline)
+			poll(&pfd, 1, 100);
+		cr_assert_gt(n, 0, "frames %d..19 did not come", i);
+		for (int j = 0; j < n; j++) {
+			cr_assert_eq(sg_test_parse(f[j].data, f[j].len, &s), 0);
+			cr_assert_eq(s.sport, 2000 + i + j);
+		}
+	}
 }
 
 Test(net, tx_sends_packets_a_raw_receiver_sees_byte_for_byte)
@@ -383,10 +467,10 @@ Test(net, tx_sends_packets_a_raw_receiver_sees_byte_for_byte)
 	struct sg_tx tx;
 	uint8_t pkt[256];
 	size_t len;
-	int fd;
+	struct sg_tap *t;
 
 	setup();
-	fd = tap(ports, 1);
+	t = tap(ports, 1);
 	tx_open(&tx);
 	memset(&s, 0, sizeof(s));
 	s.family = AF_INET;
@@ -405,7 +489,7 @@ Test(net, tx_sends_packets_a_raw_receiver_sees_byte_for_byte)
 	s.tsecr = 2;
 	len = sg_test_build(&s, pkt, sizeof(pkt));
 	cr_assert_eq(net_tx_send(&tx, pkt, len), 0);
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 1);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1);
 	cr_assert_eq(f[0].len, len);
 	/* The TCP part is exactly ours; the kernel owns only IP id/csum. */
 	cr_assert_arr_eq(f[0].data + 20, pkt + 20, len - 20);
@@ -418,7 +502,7 @@ Test(net, tx_sends_packets_a_raw_receiver_sees_byte_for_byte)
 	memcpy(s.dst, lo6, 16);
 	len = sg_test_build(&s, pkt, sizeof(pkt));
 	cr_assert_eq(net_tx_send(&tx, pkt, len), 0, "%s", strerror(errno));
-	cr_assert_eq(read_until(fd, PORT, f, 65536), 1);
+	cr_assert_eq(read_until(t, PORT, f, 65536), 1);
 	cr_assert_eq(f[0].len, len);
 	cr_assert_arr_eq(f[0].data, pkt, len);
 	net_tx_close(&tx);
@@ -434,10 +518,11 @@ Test(net, tx_batch_sends_mixed_families)
 	uint8_t p[3][128];
 	const uint8_t *pkts[3] = { p[0], p[1], p[2] };
 	size_t lens[3];
-	int fd, i, fam[3] = { AF_INET, AF_INET6, AF_INET };
+	struct sg_tap *t;
+	int i, fam[3] = { AF_INET, AF_INET6, AF_INET };
 
 	setup();
-	fd = tap(ports, 2);
+	t = tap(ports, 2);
 	tx_open(&tx);
 	for (i = 0; i < 3; i++) {
 		memset(&s, 0, sizeof(s));
@@ -451,7 +536,7 @@ Test(net, tx_batch_sends_mixed_families)
 	}
 	cr_assert_eq(net_tx_send_batch(&tx, pkts, lens, 3), 3);
 	send_seg(&tx, AF_INET, PORT2, SG_TCP_SYN, NULL);
-	cr_assert_eq(read_until(fd, PORT2, f, 65536), 4);
+	cr_assert_eq(read_until(t, PORT2, f, 65536), 4);
 }
 
 Test(net, tx_refuses_what_is_not_an_ip_packet)
@@ -474,15 +559,19 @@ Test(net, tap_refuses_no_ports_and_too_many)
 {
 	static uint16_t ports[NET_TAP_MAX_PORTS + 1];
 	char err[128];
-	int fd;
+	struct sg_tap t;
 
 	setup();
-	cr_assert_eq(net_tap_open(ports, 0, -1, err, sizeof(err)), -1);
+	cr_assert_eq(net_tap_open(&t, ports, 0, -1, 0, err, sizeof(err)), -1);
 	cr_assert_eq(errno, EINVAL);
-	cr_assert_eq(net_tap_open(ports, NET_TAP_MAX_PORTS + 1, -1, err,
+	cr_assert_eq(t.fd, -1);
+	cr_assert_eq(net_tap_open(&t, ports, NET_TAP_MAX_PORTS + 1, -1, 1, err,
 	    sizeof(err)), -1);
-	fd = net_tap_open(ports, NET_TAP_MAX_PORTS, -1, err, sizeof(err));
-	cr_assert_geq(fd, 0, "the largest filter must load: %s", err);
+	cr_assert_eq(net_tap_open(&t, ports, NET_TAP_MAX_PORTS, -1, 1, err,
+	    sizeof(err)), 0, "the largest filter must load: %s", err);
+	net_tap_close(&t);
+	cr_assert_eq(t.fd, -1);
+	cr_assert_null(t.ring);
 }
 
 Test(net, ifmtu_reads_the_interface_mtu)
@@ -497,48 +586,50 @@ Test(net, tap_set_ports_switches_the_filter)
 	uint16_t before[] = { PORT }, after[] = { PORT2 };
 	struct sg_frame f[8];
 	struct sg_tx tx;
-	int fd;
+	struct sg_tap *t;
 
 	setup();
-	fd = tap(before, 1);
+	t = tap(before, 1);
 	tx_open(&tx);
-	cr_assert_eq(net_tap_set_ports(fd, after, 1), 0);
+	cr_assert_eq(net_tap_set_ports(t->fd, after, 1), 0);
 	send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
 	send_seg(&tx, AF_INET, PORT2, SG_TCP_SYN, NULL);
-	cr_assert_eq(read_until(fd, PORT2, f, 65536), 1,
+	cr_assert_eq(read_until(t, PORT2, f, 65536), 1,
 	    "the old port still passes");
-	cr_assert_eq(net_tap_set_ports(fd, after, 0), -1);
+	cr_assert_eq(net_tap_set_ports(t->fd, after, 0), -1);
 	cr_assert_eq(errno, EINVAL);
 }
 
-Test(net, fanout_gives_each_segment_to_one_tap_of_the_group)
+TAP_TEST(fanout_gives_each_segment_to_one_tap_of_the_group)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_frame f[8];
 	struct sg_tx tx;
 	char err[256];
-	int a, b, i, na = 0, nb = 0, got;
+	struct sg_tap a, b;
+	int i, na = 0, nb = 0, got;
 	int64_t deadline;
 	struct pollfd pfd[2];
 
 	setup();
-	a = net_tap_open(ports, 1, 4242, err, sizeof(err));
-	b = net_tap_open(ports, 1, 4242, err, sizeof(err));
-	cr_assert(a >= 0 && b >= 0, "%s", err);
+	cr_assert_eq(net_tap_open(&a, ports, 1, 4242, batch_ms, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(net_tap_open(&b, ports, 1, 4242, batch_ms, err,
+	    sizeof(err)), 0, "%s", err);
 	tx_open(&tx);
 	for (i = 0; i < 8; i++)
 		send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
 	deadline = now_ms() + 2000;
 	while (na + nb < 8 && now_ms() < deadline) {
-		pfd[0].fd = a;
-		pfd[1].fd = b;
+		pfd[0].fd = a.fd;
+		pfd[1].fd = b.fd;
 		pfd[0].events = pfd[1].events = POLLIN;
 		poll(pfd, 2, 100);
 		for (i = 0; i < 8; i++)
 			f[i].data = bufs[i];
-		if ((got = net_tap_read(a, f, 8, 65536)) > 0)
+		if ((got = net_tap_read(&a, f, 8, 65536)) > 0)
 			na += got;
-		if ((got = net_tap_read(b, f, 8, 65536)) > 0)
+		if ((got = net_tap_read(&b, f, 8, 65536)) > 0)
 			nb += got;
 	}
 	/* Each SYN once in the group, not once per tap. */

@@ -55,12 +55,12 @@ enter_netns(void)
 /* Wait (up to ms) for a tap frame from or to `port` with the given flags
  * set and, if want_data, carrying payload; its bytes are kept in buf. */
 static int
-tap_wait(int tap, uint16_t sport, uint16_t dport, uint8_t flags,
+tap_wait(struct sg_tap *tap, uint16_t sport, uint16_t dport, uint8_t flags,
     int want_data, struct sg_test_seg *seg, uint8_t *buf, int ms)
 {
 	int64_t deadline = now_ms() + ms;
 	struct sg_frame f;
-	struct pollfd pfd = { .fd = tap, .events = POLLIN };
+	struct pollfd pfd = { .fd = tap->fd, .events = POLLIN };
 
 	while (now_ms() < deadline) {
 		poll(&pfd, 1, (int)(deadline - now_ms()));
@@ -86,7 +86,8 @@ tap_wait(int tap, uint16_t sport, uint16_t dport, uint8_t flags,
 /* A client connection driven through the handshake by hand. */
 struct hs {
 	int family;
-	int shadow, tap, client, fd;
+	int shadow, client, fd;
+	struct sg_tap tap;
 	struct sg_tx tx;
 	uint16_t cport;
 	uint32_t client_isn;
@@ -113,8 +114,8 @@ hs_start(struct hs *h, int family)
 	enter_netns();
 	h->shadow = net_shadow_open(family, addr, PORT, err, sizeof(err));
 	cr_assert_geq(h->shadow, 0, "%s", err);
-	h->tap = net_tap_open(&port, 1, -1, err, sizeof(err));
-	cr_assert_geq(h->tap, 0, "%s", err);
+	cr_assert_eq(net_tap_open(&h->tap, &port, 1, -1, 1, err, sizeof(err)),
+	    0, "%s", err);
 	cr_assert_eq(net_tx_open(&h->tx, err, sizeof(err)), 0, "%s", err);
 
 	memset(&ss, 0, sizeof(ss));
@@ -151,7 +152,7 @@ hs_answer(struct hs *h)
 	int soerr = -1;
 	socklen_t sl = sizeof(soerr);
 
-	cr_assert_eq(tap_wait(h->tap, 0, PORT, SG_TCP_SYN, 0, &h->syn,
+	cr_assert_eq(tap_wait(&h->tap, 0, PORT, SG_TCP_SYN, 0, &h->syn,
 	    h->synbuf, 2000), 0, "no SYN on the tap");
 	cr_assert_eq(h->syn.flags & SG_TCP_ACK, 0);
 	h->cport = h->syn.sport;
@@ -180,7 +181,7 @@ hs_answer(struct hs *h)
 	cr_assert_eq(net_tx_send(&h->tx, pkt, len), 0, "tx: %s",
 	    strerror(errno));
 
-	cr_assert_eq(tap_wait(h->tap, h->cport, PORT, SG_TCP_ACK, 0, &h->ack,
+	cr_assert_eq(tap_wait(&h->tap, h->cport, PORT, SG_TCP_ACK, 0, &h->ack,
 	    h->ackbuf, 2000), 0, "no ACK from the client");
 	cr_assert_eq(h->ack.seq, h->client_isn + 1);
 	cr_assert_eq(h->ack.ack, OUR_ISN + 1);
@@ -399,7 +400,7 @@ Test(repair, early_data_lands_in_the_socket_and_is_acked_at_once)
 	 * only through the receive queue. */
 	cr_assert_eq(write(h.client, early, sizeof(early) - 1),
 	    (ssize_t)sizeof(early) - 1);
-	cr_assert_eq(tap_wait(h.tap, h.cport, PORT, SG_TCP_ACK, 1, &data,
+	cr_assert_eq(tap_wait(&h.tap, h.cport, PORT, SG_TCP_ACK, 1, &data,
 	    databuf, 2000), 0, "no data segment");
 	cr_assert_eq(data.payload_len, sizeof(early) - 1);
 	hs_params(&h, &data);
@@ -518,7 +519,7 @@ Test(repair, shadow_listener_answers_nothing)
 
 	hs_start(&h, AF_INET);
 	w = watcher_open();
-	cr_assert_eq(tap_wait(h.tap, 0, PORT, SG_TCP_SYN, 0, &h.syn,
+	cr_assert_eq(tap_wait(&h.tap, 0, PORT, SG_TCP_SYN, 0, &h.syn,
 	    h.synbuf, 2000), 0);
 	/* A negative assertion, bounded: the SYN-ACK or RST would come in
 	 * microseconds on lo. */

@@ -3,7 +3,8 @@
 # and IPv6, on the table path and the cookie path: data flows, the client
 # sees the same options as from a plain kernel listener, data on the third
 # segment and a lost bare ACK are handled, an RST clears a half-open entry,
-# and no RST ever leaves the listen port.
+# and no RST ever leaves the listen port; the tap is read through its ring
+# (the table path) and without (the cookie path).
 . "$(dirname "$0")/../lib.sh"
 sandbox "$@"
 topology
@@ -36,8 +37,12 @@ echo "$want4" | grep -q "wscale:" || fail "could not read the client's options"
 echo "$want4" | grep -q "tcpinfo:ts,sack,wscale" ||
 	fail "the kernel listener did not negotiate timestamps, SACK and window scaling"
 
+# The table path reads the tap through its ring (the default), the cookie
+# path one segment at a time.
 for mode in never always; do
-	write_conf "$WORK/sg.conf" 8080 $mode
+	batch=1
+	[ $mode = always ] && batch=0
+	write_conf "$WORK/sg.conf" 8080 $mode 1024 "rx_batch_ms = $batch;"
 	start_synguard "$WORK/sg.conf"
 	for host in $SRV4 $SRV6; do
 		C python3 "$TOOLS/sgclient.py" echo $host 8080 -n 20 -s 3000 ||
