@@ -54,11 +54,10 @@ def proc_net(path):
     return d
 
 
-def cpu_ticks(stat_line, user_only=False):
-    """utime + stime of a /proc/PID/stat line (fields 14 and 15), or utime
-    alone: the daemon's own code, without the system calls."""
+def cpu_ticks(stat_line):
+    """utime + stime of a /proc/PID/stat line (fields 14 and 15)."""
     rest = stat_line[stat_line.rindex(")") + 2:].split()
-    return int(rest[11]) + (0 if user_only else int(rest[12]))
+    return int(rest[11]) + int(rest[12])
 
 
 def read(path, default=""):
@@ -139,9 +138,6 @@ def one_run(d):
         r["cpu_s_per_msyn"] = cpu / (syn / 1e6) if syn > 1000 else None
         fr = sg.get("rx_frames", 0)
         r["cpu_us_per_pkt"] = cpu * 1e6 / fr if fr > 1000 else None
-        user = (cpu_ticks(b["stat"], True) - cpu_ticks(a["stat"], True)) / TICK
-        r["user_cpu_s"] = user
-        r["user_us_per_pkt"] = user * 1e6 / fr if fr > 1000 else None
         # Frames the kernel could not queue on the tap (its buffer full).
         # Not veth's count less ours: the tap filter keeps established
         # connections' segments in the kernel, and they are not lost.
@@ -209,22 +205,21 @@ def main():
             r["answered_pct"] = None
 
     print()
-    hdr = ("%-12s %-8s %9s %9s %8s %7s %8s %8s %4s %10s %7s %7s %7s %5s" % (
+    hdr = ("%-12s %-8s %9s %9s %8s %7s %8s %8s %4s %10s %7s %7s %5s" % (
         "scenario", "target", "offered/s", "replies/s", "answered",
         "legit", "p50 ms", "p99 ms", "rtx", "CPU s/MSYN", "us/pkt",
-        "usr us", "RSS MiB", "busy%"))
+        "RSS MiB", "busy%"))
     print(hdr)
     print("-" * len(hdr))
     for r in runs:
         lg = r["legit"]
-        print("%-12s %-8s %9.0f %9.0f %8s %6.1f%% %8.3f %8.3f %4d %10s %7s %7s %7s %5s" % (
+        print("%-12s %-8s %9.0f %9.0f %8s %6.1f%% %8.3f %8.3f %4d %10s %7s %7s %5s" % (
             r["name"] + ("" if r["flood_during_legit"] else "*"),
             r["target"], r["offered_pps"], r["replies_pps"],
             fmt(r["answered_pct"], "%.2f%%"), lg["success_pct"], lg["p50_ms"],
             lg["p99_ms"], r["legit_syn_retrans"],
             fmt(r.get("cpu_s_per_msyn"), "%.2f"),
             fmt(r.get("cpu_us_per_pkt"), "%.2f"),
-            fmt(r.get("user_us_per_pkt"), "%.2f"),
             fmt(r["vmhwm_kb"] / 1024 if r.get("vmhwm_kb") else None, "%.1f"),
             fmt(r.get("busiest_thread_pct"), "%.0f")))
 
@@ -235,9 +230,7 @@ kernel: Tcp InSegs), the
 ordinary client's own share (the idle run) taken off. legit: ordinary
 connects that echoed their byte; p50/p99 of connect(); rtx: the client's SYN
 retransmissions (each one a 1 s connect). CPU s/MSYN and us/pkt: synguard's
-utime+stime per million SYNs received and per frame read; usr us: utime
-alone per frame (synguard's own code, not the system calls that move the
-packets). RSS: VmHWM.
+utime+stime per million SYNs received and per frame read. RSS: VmHWM.
 busy%: synguard's busiest thread, share of one CPU. *: the ordinary client
 outlived the flood.""")
 
