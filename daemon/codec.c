@@ -153,6 +153,20 @@ codec_tcp_csum_ok(const struct sg_segment *seg)
 	return codec_csum_fold(sum) == 0;
 }
 
+void
+codec_tcp_csum_set(const struct sg_segment *seg, uint8_t *l4)
+{
+	uint32_t sum;
+
+	if (seg->l4 == NULL || seg->l4_len < TCP_HDR_MIN)
+		return;
+	l4[16] = l4[17] = 0;
+	sum = pseudo_sum(seg->tuple.family, seg->tuple.peer_addr,
+	                 seg->tuple.local_addr, seg->l4_len);
+	sum = codec_csum_add(sum, l4, seg->l4_len);
+	put16(l4 + 16, codec_csum_fold(sum));
+}
+
 /*
  * Skip the Ethernet II header and up to two VLAN tags. On success *off is
  * the offset of the IP header and *type its EtherType.

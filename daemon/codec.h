@@ -113,4 +113,9 @@ uint16_t codec_csum_fold(uint32_t sum);
 /* Verify the TCP checksum of a parsed segment: 1 if good, 0 if not. */
 int codec_tcp_csum_ok(const struct sg_segment *seg);
 
+/* Write the full TCP checksum of seg into its header at l4, a writable
+ * copy of (or the same bytes as) seg->l4: for a segment captured with a
+ * partial checksum that is to be sent again. */
+void codec_tcp_csum_set(const struct sg_segment *seg, uint8_t *l4);
+
 #endif

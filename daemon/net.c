@@ -431,8 +431,11 @@ net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
 			goto fail;
 	} else {
 		/* Checksum status per frame: partial checksums on lo and
-		 * veth are not errors (design.md, pitfalls). */
+		 * veth are not errors (design.md, pitfalls). Arrival times,
+		 * as the ring has them. */
 		if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on,
+		    sizeof(on)) == -1 ||
+		    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on,
 		    sizeof(on)) == -1)
 			goto fail;
 		tap_set_rcvbuf(fd);
@@ -471,7 +474,8 @@ tap_csum(uint32_t tp_status)
 	    SG_CSUM_TRUSTED : SG_CSUM_VERIFY;
 }
 
-/* Fill a frame's checksum status and truncation from its auxdata. */
+/* Fill a frame's checksum status, truncation and arrival time from its
+ * control messages. */
 static void
 tap_frame_aux(struct sg_frame *f, struct msghdr *mh)
 {
@@ -479,7 +483,17 @@ tap_frame_aux(struct sg_frame *f, struct msghdr *mh)
 	struct tpacket_auxdata aux;
 
 	f->csum = SG_CSUM_VERIFY;
+	f->rx_ns = 0;
 	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_TIMESTAMPNS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+			struct timespec ts;
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			f->rx_ns = (uint64_t)ts.tv_sec * 1000000000u +
+			    (uint64_t)ts.tv_nsec;
+			continue;
+		}
 		if (c->cmsg_level != SOL_PACKET ||
 		    c->cmsg_type != PACKET_AUXDATA ||
 		    c->cmsg_len < CMSG_LEN(sizeof(aux)))
@@ -545,6 +559,8 @@ tap_ring_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
 			    sll->sll_halen : 0;
 			memcpy(f->lladdr, sll->sll_addr, f->halen);
 			f->csum = tap_csum(h->tp_status);
+			f->rx_ns = (uint64_t)h->tp_sec * 1000000000u +
+			    h->tp_nsec;
 			tap->off += h->tp_next_offset;
 			tap->left--;
 		}
@@ -565,7 +581,8 @@ net_tap_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
 	struct iovec iov[NET_TAP_BATCH];
 	struct sockaddr_ll sll[NET_TAP_BATCH];
 	union {
-		char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+		char buf[CMSG_SPACE(sizeof(struct tpacket_auxdata)) +
+		    CMSG_SPACE(sizeof(struct timespec))];
 		struct cmsghdr align;
 	} cbuf[NET_TAP_BATCH];
 	unsigned i;

@@ -81,6 +81,7 @@ struct sg_frame {
 			      snap length): count it, do not parse it */
 	uint8_t halen;     /* bytes of lladdr */
 	uint8_t lladdr[8]; /* the link-layer source: the previous hop */
+	uint64_t rx_ns;    /* when it arrived, CLOCK_REALTIME; 0: unknown */
 };
 
 /*

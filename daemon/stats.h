@@ -39,6 +39,8 @@
 			 "them, at once or when their hold ran out")        \
 	X(early_data_bytes, "bytes that rode on the completing segment and "  \
 			    "were queued in the new socket")                 \
+	X(reinjected, "segments with data that arrived before their "      \
+		      "connection's socket existed, handed to it again")     \
 	X(tx_errors, "segments the raw socket refused")
 
 struct sg_stats {

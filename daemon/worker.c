@@ -8,6 +8,8 @@
  * never blocks. Nothing here is allocated per packet: the frame buffers are
  * allocated with the worker.
  */
+#include <sys/random.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "log.h"
 #include "net.h"
 #include "repair.h"
+#include "siphash.h"
 #include "worker.h"
 
 /* Frames read per recvmmsg call, and calls per wake-up before timers and
@@ -35,6 +38,16 @@
 /* Our SYN-ACK's window: the unscaled maximum, as a SYN-ACK's window is never
  * scaled (RFC 7323 2.2). */
 #define OUR_WINDOW 65535
+/* Connections made lately, for segments that arrive in between (see
+ * late_data): direct-mapped by a keyed hash of the 4-tuple. */
+#define MADE_SLOTS 4096
+
+struct made_slot {
+	uint64_t tag;     /* keyed hash of the 4-tuple; 0: empty */
+	uint64_t done_ns; /* the socket was there, CLOCK_REALTIME */
+	uint32_t rcv_nxt; /* the first byte it had not been given */
+};
+
 /* Interface MTU cache, direct-mapped by ifindex. */
 #define MTU_SLOTS 64
 #define MTU_TTL_MS 10000
@@ -79,6 +92,8 @@ struct sg_worker {
 	unsigned nworkers;
 	uint16_t ports[SG_CONFIG_MAX_LISTEN]; /* the tap filter's */
 	size_t nports;
+	struct sg_sipkey made_key;
+	struct made_slot made[MADE_SLOTS];
 };
 
 /* A configuration handed to the worker's thread, and its answer. */
@@ -176,6 +191,63 @@ tx_reply(void *arg, const struct sg_reply *r)
 	return 0;
 }
 
+/* The made table's tag of a 4-tuple; never 0. */
+static uint64_t
+made_tag(const struct sg_worker *w, const struct sg_tuple *t)
+{
+	uint64_t tag = siphash24(&w->made_key, t, sizeof(*t));
+
+	return tag != 0 ? tag : 1;
+}
+
+/* A connection's socket exists from now on, expecting byte rcv_nxt. */
+static void
+made_note(struct sg_worker *w, const struct sg_tuple *t, uint32_t rcv_nxt)
+{
+	uint64_t tag = made_tag(w, t);
+	struct made_slot *s = &w->made[tag % MADE_SLOTS];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	s->tag = tag;
+	s->done_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	s->rcv_nxt = rcv_nxt;
+}
+
+/*
+ * A client that writes at once sends its ACK and its first data back to
+ * back. When the data arrives after the ACK completed the handshake but
+ * before the socket exists, the kernel drops it (the shadow listener), and
+ * the client would send it again only after its retransmission timeout,
+ * 200 ms or more. The tap still shows us the segment: if it arrived before
+ * the socket was there and brings bytes the socket has not had (or a FIN),
+ * send it through the local stack again, now to the socket, with its
+ * checksum completed (a captured one may be partial). A segment that
+ * arrived later, the kernel delivered itself: it goes to the engine, which
+ * counts it. O(1): one keyed hash per data segment that reaches us.
+ */
+static bool
+late_data(struct sg_worker *w, unsigned i)
+{
+	struct sg_frame *f = &w->frames[i];
+	const struct sg_segment *seg = &w->segs[i];
+
+	if ((seg->flags & (SG_TCP_SYN | SG_TCP_RST)) || f->rx_ns == 0 ||
+	    (seg->payload_len == 0 && !(seg->flags & SG_TCP_FIN)))
+		return false;
+	uint64_t tag = made_tag(w, &seg->tuple);
+	const struct made_slot *s = &w->made[tag % MADE_SLOTS];
+	if (s->tag != tag || f->rx_ns >= s->done_ns ||
+	    (uint32_t)(seg->seq - s->rcv_nxt) >= 0x40000000u)
+		return false;
+	codec_tcp_csum_set(seg, f->data + (seg->l4 - f->data));
+	if (net_tx_send(&w->tx, seg->l3, seg->l3_len) == 0)
+		w->stats.reinjected++;
+	else
+		w->stats.tx_errors++;
+	return true;
+}
+
 /* Engine callback: make the kernel socket and hand it on. */
 static int
 established(void *arg, const struct sg_conn_params *p, bool via_cookie,
@@ -187,6 +259,7 @@ established(void *arg, const struct sg_conn_params *p, bool via_cookie,
 
 	if (fd == -1)
 		return -1;
+	made_note(w, &p->tuple, p->client_isn + 1 + (uint32_t)p->data_len);
 	memset(&h, 0, sizeof(h));
 	h.magic = SG_HANDOFF_MAGIC;
 	h.version = SG_HANDOFF_VERSION;
@@ -257,6 +330,8 @@ segment_input(struct sg_worker *w, unsigned i)
 {
 	const struct sg_frame *f = &w->frames[i];
 
+	if (late_data(w, i))
+		return;
 	w->hop.ifindex = f->ifindex;
 	w->hop.halen = f->halen;
 	memcpy(w->hop.lladdr, f->lladdr, sizeof(w->hop.lladdr));
@@ -460,6 +535,13 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	w->id = id;
 	w->nworkers = nworkers;
 	w->tap.fd = -1;
+	uint8_t key[16];
+	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		free(w);
+		return NULL;
+	}
+	siphash_key_from_bytes(&w->made_key, key);
 	w->tx.fd4 = w->tx.fd6 = w->tx.fdll = -1;
 	w->bufs = malloc((size_t)BATCH * FRAME_SIZE);
 	w->base = event_base_new();

@@ -70,6 +70,14 @@ for mode in never always; do
 	client_pass noack
 	[ "$(stat established)" -eq $((est + 3)) ] || fail "$mode: lost-ACK connections"
 
+	# Clients that write at once never send their data twice, even when
+	# it lands after their ACK but before the socket exists (then
+	# synguard hands it to the socket again: reinjected).
+	out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 300 -c 4 -s 32) ||
+		fail "$mode: 300 connections writing at once: $out"
+	echo "$mode: $out; reinjected $(stat reinjected)"
+	[ "$(field "$out" retrans)" -eq 0 ] || fail "$mode: clients retransmitted: $out"
+
 	# A handed-off connection's segments stay in the kernel (the tap
 	# filter, daemon/tsclock.h): only those sent before the client heard
 	# from the new socket reach the daemon.
@@ -81,7 +89,7 @@ for mode in never always; do
 		f=$(($(stat rx_frames) - f0))
 		p=$(($(S cat /sys/class/net/veth-s/statistics/rx_packets) - p0))
 		echo "$mode: 4 MB echo through $host: $p segments in, $f read by synguard"
-		[ "$p" -ge 100 ] || fail "$mode: only $p segments for 4 MB"
+		[ "$p" -ge 50 ] || fail "$mode: only $p segments for 4 MB"
 		[ "$f" -le 20 ] || fail "$mode: synguard read $f of $p established segments"
 	done
 

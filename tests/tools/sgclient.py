@@ -7,7 +7,9 @@
       bytes and reads them back. --third-segment makes the data ride on the
       handshake's third segment (TCP_QUICKACK off before connect, so the
       kernel delays the ACK and piggybacks it on the first write).
-      Prints "ok N fail M p50_ms X p99_ms Y"; exit 0 iff every one worked.
+      Prints "ok N fail M p50_ms X p99_ms Y retrans R" (R: segments the
+      clients sent again, TCP_INFO's total_retrans); exit 0 iff every one
+      worked.
   sgclient.py hold HOST PORT READYFILE
       One connection that echoes a byte, then writes READYFILE with its
       local port and the options TCP_INFO shows, and holds the connection
@@ -18,6 +20,7 @@
 import argparse
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -65,7 +68,10 @@ def one(host, port, size, third, timeout):
                 raise err[0]
         if got != data:
             print("port %d: got %d of %d bytes back" % (s.getsockname()[1], len(got), size), file=sys.stderr)
-        return got == data, (t1 - t0) * 1000.0
+        # tcpi_total_retrans: segments this side had to send again.
+        info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        retrans = struct.unpack_from("I", info, 100)[0]
+        return got == data, (t1 - t0) * 1000.0, retrans
     except OSError as e:
         try:
             lport = s.getsockname()[1]
@@ -73,13 +79,13 @@ def one(host, port, size, third, timeout):
             lport = 0
         print("connection to %s port %d from port %d, %s: %s" % (
             host, port, lport, phase, e), file=sys.stderr)
-        return False, None
+        return False, None, 0
     finally:
         s.close()
 
 
 def cmd_echo(a):
-    lat, ok, fail = [], [0], [0]
+    lat, ok, fail, retrans = [], [0], [0], [0]
     lock = threading.Lock()
     todo = list(range(a.n))
 
@@ -89,8 +95,9 @@ def cmd_echo(a):
                 if not todo:
                     return
                 todo.pop()
-            good, ms = one(a.host, a.port, a.s, a.third_segment, a.timeout)
+            good, ms, rt = one(a.host, a.port, a.s, a.third_segment, a.timeout)
             with lock:
+                retrans[0] += rt
                 if good:
                     ok[0] += 1
                     lat.append(ms)
@@ -107,7 +114,8 @@ def cmd_echo(a):
     def pct(p):
         return lat[min(len(lat) - 1, int(len(lat) * p))] if lat else -1.0
 
-    print("ok %d fail %d p50_ms %.3f p99_ms %.3f" % (ok[0], fail[0], pct(0.5), pct(0.99)))
+    print("ok %d fail %d p50_ms %.3f p99_ms %.3f retrans %d" % (
+        ok[0], fail[0], pct(0.5), pct(0.99), retrans[0]))
     return 0 if fail[0] == 0 and ok[0] == a.n else 1
 
 
