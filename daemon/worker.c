@@ -347,9 +347,8 @@ segment_input(struct sg_worker *w, unsigned i)
  * ones with data go first: a client that writes at once sends its ACK and
  * its first data back to back, often in one batch, and the data segment
  * completes the handshake as well as the ACK does, with the data riding
- * into the new socket. Taken second, the data would find the handshake done
- * and be lost to the shadow listener, to come again only after the
- * client's retransmission timeout.
+ * into the new socket. Taken second, it would find the handshake done, and
+ * would have to be sent to the socket again (late_data).
  */
 static void
 batch_input(struct sg_worker *w, unsigned n)
