@@ -121,9 +121,10 @@ listen_match(const struct sg_engine *e, const struct sg_tuple *t)
 	return false;
 }
 
-/* A keyed hash of the 4-tuple and one more word, for ISNs and offsets. */
-static uint32_t
-tuple_hash(const struct sg_engine *e, const struct sg_tuple *t, uint32_t salt)
+/* A keyed hash of the 4-tuple and one more word. */
+static uint64_t
+tuple_hash64(const struct sg_engine *e, const struct sg_tuple *t,
+    uint32_t salt)
 {
 	struct {
 		struct sg_tuple t;
@@ -133,7 +134,14 @@ tuple_hash(const struct sg_engine *e, const struct sg_tuple *t, uint32_t salt)
 	memset(&in, 0, sizeof(in));
 	in.t = *t;
 	in.salt = salt;
-	return (uint32_t)siphash24(&e->isn_key, &in, sizeof(in));
+	return siphash24(&e->isn_key, &in, sizeof(in));
+}
+
+/* Its low 32 bits, for ISNs and offsets. */
+static uint32_t
+tuple_hash(const struct sg_engine *e, const struct sg_tuple *t, uint32_t salt)
+{
+	return (uint32_t)tuple_hash64(e, t, salt);
 }
 
 /* Our TSval now for this connection: a millisecond clock with a per-tuple
@@ -360,15 +368,8 @@ static struct recent_slot *
 recent_slot(struct sg_engine *e, const struct sg_tuple *t, uint32_t client_isn,
     uint64_t *tag)
 {
-	struct {
-		struct sg_tuple t;
-		uint32_t isn;
-	} in;
+	uint64_t h = tuple_hash64(e, t, client_isn);
 
-	memset(&in, 0, sizeof(in));
-	in.t = *t;
-	in.isn = client_isn;
-	uint64_t h = siphash24(&e->isn_key, &in, sizeof(in));
 	*tag = h | 1;
 	return &e->recent[(h >> 40) % RECENT_SLOTS];
 }
