@@ -105,6 +105,19 @@ def cmd_stuck(a):
 
 # ------------------------------------------------------------------ burst
 
+def echo_once(s):
+    """Echo 64 random bytes over s: whether they all came back."""
+    data = os.urandom(64)
+    s.sendall(data)
+    got = b""
+    while len(got) < len(data):
+        d = s.recv(len(data) - len(got))
+        if not d:
+            break
+        got += d
+    return got == data
+
+
 def one(host, port, timeout):
     """One echo of 64 bytes: (outcome, milliseconds)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -113,15 +126,8 @@ def one(host, port, timeout):
     t0 = time.monotonic()
     try:
         s.connect((host, port))
-        data = os.urandom(64)
-        s.sendall(data)
-        got = b""
-        while len(got) < len(data):
-            d = s.recv(len(data) - len(got))
-            if not d:
-                return "eof", (time.monotonic() - t0) * 1000
-            got += d
-        return ("ok" if got == data else "eof"), (time.monotonic() - t0) * 1000
+        ok = echo_once(s)
+        return ("ok" if ok else "eof"), (time.monotonic() - t0) * 1000
     except socket.timeout:
         return "timeout", (time.monotonic() - t0) * 1000
     except ConnectionRefusedError:
@@ -170,18 +176,6 @@ def cmd_burst(a):
 
 
 # ---------------------------------------------------------------- pending
-
-def echo_once(s):
-    data = os.urandom(64)
-    s.sendall(data)
-    got = b""
-    while len(got) < len(data):
-        d = s.recv(len(data) - len(got))
-        if not d:
-            break
-        got += d
-    return got == data
-
 
 def cmd_pending(a):
     fam = socket.AF_INET6 if ":" in a.host else socket.AF_INET
