@@ -19,8 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Called once before the first input. */
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* Called once before the first input, by libFuzzer and by replay.c, if the
+ * target defines it (weak, as libFuzzer declares it). */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 /* Called for each input; returns 0, or -1 for an input not worth keeping. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -22,14 +22,6 @@
 
 #define OPT_KNOWN (SG_OPT_MSS | SG_OPT_WSCALE | SG_OPT_SACKOK | SG_OPT_TS)
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* Whether [p, p + n) lies inside [base, base + len). */
 static int
 inside(const uint8_t *p, size_t n, const uint8_t *base, size_t len)

@@ -25,14 +25,6 @@ struct fake {
 	int calls;
 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* Counters filled from the input's bytes. */
 static void
 fake_stats(void *arg, struct sg_stats *out, uint64_t *halfopen,

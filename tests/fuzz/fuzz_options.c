@@ -17,14 +17,6 @@
 
 #define OPT_KNOWN (SG_OPT_MSS | SG_OPT_WSCALE | SG_OPT_SACKOK | SG_OPT_TS)
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return 0;
-}
-
 /* Build a SYN-ACK carrying o and parse its options back. */
 static void
 round_trip(const struct sg_tcpopts *o)

@@ -89,7 +89,8 @@ main(int argc, char **argv)
 	long total = 0, n;
 	struct stat st;
 
-	LLVMFuzzerInitialize(&argc, &argv);
+	if (LLVMFuzzerInitialize != NULL)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		if (stat(argv[i], &st) == -1) {
 			fprintf(stderr, "replay: %s: %s\n", argv[i],
