@@ -22,6 +22,7 @@
 
 #include "codec.h"
 #include "netns.h"
+#include "pkt.h"
 
 /* Write a short string to a /proc file; 0 or -1. */
 static int
@@ -112,55 +113,6 @@ sg_test_netns(void)
 	return lo_up();
 }
 
-/* Store a 16/32-bit value in network byte order. */
-static void
-put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
-static uint32_t
-get16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return get16(p) << 16 | get16(p + 2);
-}
-
-/* RFC 1071 sum of a byte string, added to sum. */
-static uint32_t
-sum_bytes(uint32_t sum, const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-/* Fold a sum and complement it. */
-static uint16_t
-sum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /* Write the TCP options of s; returns their length (a multiple of 4). */
 static size_t
 build_opts(const struct sg_test_seg *s, uint8_t *o)
@@ -220,9 +172,9 @@ sg_test_build(const struct sg_test_seg *s, uint8_t *buf, size_t len)
 		buf[9] = IPPROTO_TCP;
 		memcpy(buf + 12, s->src, 4);
 		memcpy(buf + 16, s->dst, 4);
-		put16(buf + 10, sum_fold(sum_bytes(0, buf, 20)));
-		sum = sum_bytes(0, s->src, 4);
-		sum = sum_bytes(sum, s->dst, 4);
+		put16(buf + 10, sum_fold(sum_add(0, buf, 20)));
+		sum = sum_add(0, s->src, 4);
+		sum = sum_add(sum, s->dst, 4);
 	} else {
 		buf[0] = 0x60;
 		put16(buf + 4, (uint32_t)tcplen);
@@ -230,8 +182,8 @@ sg_test_build(const struct sg_test_seg *s, uint8_t *buf, size_t len)
 		buf[7] = 64;
 		memcpy(buf + 8, s->src, 16);
 		memcpy(buf + 24, s->dst, 16);
-		sum = sum_bytes(0, s->src, 16);
-		sum = sum_bytes(sum, s->dst, 16);
+		sum = sum_add(0, s->src, 16);
+		sum = sum_add(sum, s->dst, 16);
 	}
 	sum += IPPROTO_TCP + (uint32_t)tcplen;
 	th = buf + iphl;
@@ -245,7 +197,7 @@ sg_test_build(const struct sg_test_seg *s, uint8_t *buf, size_t len)
 	memcpy(th + 20, opts, olen);
 	if (s->payload_len > 0)
 		memcpy(th + 20 + olen, s->payload, s->payload_len);
-	put16(th + 16, sum_fold(sum_bytes(sum, th, tcplen)));
+	put16(th + 16, sum_fold(sum_add(sum, th, tcplen)));
 	return total;
 }
 

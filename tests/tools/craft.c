@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../pkt.h"
+
 #ifndef IPV6_HDRINCL
 #define IPV6_HDRINCL 36 /* linux/in6.h, Linux >= 4.5 */
 #endif
@@ -208,60 +210,6 @@ die(const char *fmt, ...)
 		fprintf(stderr, ": %s", strerror(e));
 	fprintf(stderr, "\n");
 	exit(1);
-}
-
-/* Write a big-endian 16-bit field. */
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* Write a big-endian 32-bit field. */
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-/* Read a big-endian 16-bit field. */
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Read a big-endian 32-bit field. */
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* Add bytes to a ones'-complement sum (RFC 1071); odd length only last. */
-static uint32_t
-sum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += get16(p + i);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
-
-/* The checksum field's value for a running sum. */
-static uint16_t
-sum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
 }
 
 /* A random 32-bit number. */
