@@ -281,10 +281,20 @@ rate_allow(struct sg_engine *e, const struct sg_tuple *t,
 	return true;
 }
 
+/* The half-open entry of seg's tuple, or NULL; hashes the tuple into
+ * *hint unless a batch's look-ahead already did. */
+static struct sg_halfopen_entry *
+table_lookup(struct sg_engine *e, const struct sg_segment *seg, uint32_t *hint)
+{
+	if (*hint == SG_HINT_NONE)
+		*hint = halfopen_bucket(e->table, &seg->tuple);
+	return halfopen_lookup_at(e->table, &seg->tuple, *hint);
+}
+
 /* A SYN: re-answer a known one, else a table entry or a cookie. */
 static void
 on_syn(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
-    const struct sg_clock *now)
+    const struct sg_clock *now, uint32_t hint)
 {
 	struct sg_halfopen_entry *h = NULL;
 
@@ -294,7 +304,7 @@ on_syn(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 		return;
 	}
 	if (e->conf.cookies != SG_COOKIES_ALWAYS)
-		h = halfopen_lookup(e->table, &seg->tuple);
+		h = table_lookup(e, seg, &hint);
 	if (h != NULL) {
 		/* A retransmitted SYN gets the same ISN; a new ISN on the
 		 * same 4-tuple is a new attempt and replaces the old. */
@@ -304,7 +314,8 @@ on_syn(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 		return;
 	}
 	if (e->conf.cookies != SG_COOKIES_ALWAYS) {
-		h = halfopen_insert(e->table, &seg->tuple, now->mono_ms);
+		h = halfopen_insert_at(e->table, &seg->tuple, hint,
+		    now->mono_ms);
 		if (h != NULL) {
 			e->stats->halfopen_inserted++;
 			entry_fill(e, h, seg, our_mss, now);
@@ -377,7 +388,7 @@ recent_slot(struct sg_engine *e, const struct sg_tuple *t, uint32_t client_isn,
 /* An ACK without SYN: the third segment of a handshake, or not ours. */
 static void
 on_ack(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
-    const struct sg_clock *now)
+    const struct sg_clock *now, uint32_t hint)
 {
 	struct sg_conn_params p;
 	struct sg_halfopen_entry *h = NULL;
@@ -385,7 +396,7 @@ on_ack(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 	memset(&p, 0, sizeof(p));
 	p.our_mss = our_mss;
 	if (e->conf.cookies != SG_COOKIES_ALWAYS)
-		h = halfopen_lookup(e->table, &seg->tuple);
+		h = table_lookup(e, seg, &hint);
 	if (h != NULL && seg->ack == h->our_isn + 1 &&
 	    seg->seq == h->client_isn + 1) {
 		p.optflags = h->optflags;
@@ -454,12 +465,12 @@ on_ack(struct sg_engine *e, const struct sg_segment *seg, uint16_t our_mss,
 /* An RST clears a half-open entry if it is in the window (RFC 9293
  * 3.10.7.4, first check); anything else is not ours to act on. */
 static void
-on_rst(struct sg_engine *e, const struct sg_segment *seg)
+on_rst(struct sg_engine *e, const struct sg_segment *seg, uint32_t hint)
 {
 	struct sg_halfopen_entry *h = NULL;
 
 	if (e->conf.cookies != SG_COOKIES_ALWAYS)
-		h = halfopen_lookup(e->table, &seg->tuple);
+		h = table_lookup(e, seg, &hint);
 	if (h == NULL) {
 		drop(e, SG_R_RST_NO_STATE);
 		return;
@@ -472,9 +483,35 @@ on_rst(struct sg_engine *e, const struct sg_segment *seg)
 	halfopen_delete(e->table, h);
 }
 
+uint32_t
+engine_hint(struct sg_engine *e, const struct sg_segment *seg)
+{
+	uint32_t b;
+
+	if (e->conf.cookies == SG_COOKIES_ALWAYS)
+		return SG_HINT_NONE;
+	b = halfopen_bucket(e->table, &seg->tuple);
+	halfopen_prefetch(e->table, b, false);
+	return b;
+}
+
+void
+engine_prefetch(struct sg_engine *e, uint32_t hint)
+{
+	if (hint != SG_HINT_NONE && e->conf.cookies != SG_COOKIES_ALWAYS)
+		halfopen_prefetch(e->table, hint, true);
+}
+
 void
 engine_input(struct sg_engine *e, const struct sg_segment *seg,
     uint16_t our_mss, const struct sg_clock *now)
+{
+	engine_input_hinted(e, seg, our_mss, now, SG_HINT_NONE);
+}
+
+void
+engine_input_hinted(struct sg_engine *e, const struct sg_segment *seg,
+    uint16_t our_mss, const struct sg_clock *now, uint32_t hint)
 {
 	uint8_t fl = seg->flags;
 
@@ -483,15 +520,15 @@ engine_input(struct sg_engine *e, const struct sg_segment *seg,
 		return;
 	}
 	if (fl & SG_TCP_RST) {
-		on_rst(e, seg);
+		on_rst(e, seg, hint);
 	} else if (fl & SG_TCP_SYN) {
 		/* A listener takes only a bare SYN (RFC 9293 3.10.7.2). */
 		if (fl & (SG_TCP_ACK | SG_TCP_FIN))
 			drop(e, SG_R_BAD_FLAGS);
 		else
-			on_syn(e, seg, our_mss, now);
+			on_syn(e, seg, our_mss, now, hint);
 	} else if (fl & SG_TCP_ACK) {
-		on_ack(e, seg, our_mss, now);
+		on_ack(e, seg, our_mss, now, hint);
 	} else {
 		drop(e, SG_R_BAD_FLAGS);
 	}

@@ -83,6 +83,21 @@ void engine_reconfigure(struct sg_engine *e, const struct sg_engine_conf *conf);
 void engine_input(struct sg_engine *e, const struct sg_segment *seg,
     uint16_t our_mss, const struct sg_clock *now);
 
+/*
+ * The same for a batch, with a look-ahead: engine_hint hashes a segment's
+ * tuple for the half-open table and starts loading its bucket; called for
+ * every segment of a batch, then engine_prefetch for each (the chain's
+ * first entry, now that its bucket is in), then engine_input_hinted for
+ * each with its hint, the table's cache misses overlap instead of coming
+ * one per segment, and no tuple is hashed twice. A hint is good until the
+ * next engine_reconfigure; SG_HINT_NONE is always good.
+ */
+#define SG_HINT_NONE UINT32_MAX
+uint32_t engine_hint(struct sg_engine *e, const struct sg_segment *seg);
+void engine_prefetch(struct sg_engine *e, uint32_t hint);
+void engine_input_hinted(struct sg_engine *e, const struct sg_segment *seg,
+    uint16_t our_mss, const struct sg_clock *now, uint32_t hint);
+
 /* Run due timers (SYN-ACK retransmission, expiry), a bounded number per
  * call; engine_next_timer says 0 if more are due. */
 void engine_timers(struct sg_engine *e, const struct sg_clock *now);

@@ -387,10 +387,28 @@ halfopen_memory(const struct sg_halfopen *h)
 	       ((size_t)h->mask + 1) * sizeof(*h->buckets);
 }
 
-struct sg_halfopen_entry *
-halfopen_lookup(struct sg_halfopen *h, const struct sg_tuple *t)
+uint32_t
+halfopen_bucket(const struct sg_halfopen *h, const struct sg_tuple *t)
 {
-	uint32_t i = h->buckets[bucket_of(h, t)];
+	return bucket_of(h, t);
+}
+
+void
+halfopen_prefetch(const struct sg_halfopen *h, uint32_t bucket, bool deep)
+{
+	const uint32_t *b = &h->buckets[bucket & h->mask];
+
+	if (!deep)
+		__builtin_prefetch(b);
+	else if (*b != NIL)
+		__builtin_prefetch(&h->entries[*b].tuple);
+}
+
+struct sg_halfopen_entry *
+halfopen_lookup_at(struct sg_halfopen *h, const struct sg_tuple *t,
+                   uint32_t bucket)
+{
+	uint32_t i = h->buckets[bucket & h->mask];
 
 	for (; i != NIL; i = chain_next(h, i)) {
 		if (tuple_equal(&h->entries[i].tuple, t))
@@ -400,11 +418,17 @@ halfopen_lookup(struct sg_halfopen *h, const struct sg_tuple *t)
 }
 
 struct sg_halfopen_entry *
-halfopen_insert(struct sg_halfopen *h, const struct sg_tuple *t,
-                uint64_t now_ms)
+halfopen_lookup(struct sg_halfopen *h, const struct sg_tuple *t)
+{
+	return halfopen_lookup_at(h, t, bucket_of(h, t));
+}
+
+struct sg_halfopen_entry *
+halfopen_insert_at(struct sg_halfopen *h, const struct sg_tuple *t,
+                   uint32_t bucket, uint64_t now_ms)
 {
 	struct sg_halfopen_entry *e;
-	uint32_t i = h->freelist, b;
+	uint32_t i = h->freelist;
 
 	if (i == NIL)
 		return NULL;
@@ -414,10 +438,17 @@ halfopen_insert(struct sg_halfopen *h, const struct sg_tuple *t,
 	e->tuple = *t;
 	e->created_ms = (uint32_t)now_ms;
 	timer_arm(h, i, (uint32_t)now_ms);
-	b = bucket_of(h, t);
-	chain_push(h, &h->buckets[b], i);
+	chain_push(h, &h->buckets[bucket & h->mask], i);
 	h->count++;
 	return e;
+}
+
+struct sg_halfopen_entry *
+halfopen_insert(struct sg_halfopen *h, const struct sg_tuple *t,
+                uint64_t now_ms)
+{
+	return h->freelist == NIL ? NULL :
+	    halfopen_insert_at(h, t, bucket_of(h, t), now_ms);
 }
 
 void

@@ -103,6 +103,19 @@ struct sg_halfopen_entry *halfopen_lookup(struct sg_halfopen *h,
                                           const struct sg_tuple *t);
 
 /*
+ * For a batch of segments: halfopen_bucket hashes a tuple once;
+ * halfopen_prefetch starts loading its bucket (deep false) or, once that is
+ * in, the first entry of its chain (deep true), so the cache misses of a
+ * batch overlap instead of coming one after another; halfopen_lookup_at and
+ * halfopen_insert_at take the bucket instead of hashing again. A bucket
+ * belongs to the table it came from.
+ */
+uint32_t halfopen_bucket(const struct sg_halfopen *h, const struct sg_tuple *t);
+void halfopen_prefetch(const struct sg_halfopen *h, uint32_t bucket, bool deep);
+struct sg_halfopen_entry *halfopen_lookup_at(struct sg_halfopen *h,
+    const struct sg_tuple *t, uint32_t bucket);
+
+/*
  * Insert an entry for t, armed for its first retransmission at
  * now_ms + synack_timeout_ms. Returns the new entry with tuple and
  * created_ms set (the caller fills the rest), or NULL if the table is full.
@@ -111,6 +124,8 @@ struct sg_halfopen_entry *halfopen_lookup(struct sg_halfopen *h,
 struct sg_halfopen_entry *halfopen_insert(struct sg_halfopen *h,
                                           const struct sg_tuple *t,
                                           uint64_t now_ms);
+struct sg_halfopen_entry *halfopen_insert_at(struct sg_halfopen *h,
+    const struct sg_tuple *t, uint32_t bucket, uint64_t now_ms);
 
 /* Remove an entry (handshake completed, RST, ...), cancelling its timer.
  * A pointer that is not a live entry of h is ignored. */

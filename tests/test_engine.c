@@ -648,3 +648,53 @@ Test(engine, never_remakes_a_cookie_connection_from_a_late_duplicate)
 	input(&ack2);
 	cr_assert_eq(io.nest, 2);
 }
+
+Test(engine, a_batch_look_ahead_changes_no_answer)
+{
+	/* The same SYN, its retransmission, a table-full cookie and the
+	 * completing ACK, without hints and with: the same answers. */
+	struct sg_segment syn, syn2, ack;
+
+	for (int pass = 0; pass < 2; pass++) {
+		start(SG_COOKIES_AUTO, 1);
+		syn = syn_make(5000, 100);
+		syn2 = syn_make(5001, 200);
+		if (pass == 0) {
+			input(&syn);
+			input(&syn);
+			input(&syn2); /* the table (1) is full: a cookie */
+		} else {
+			uint32_t h1 = engine_hint(eng, &syn);
+			uint32_t h2 = engine_hint(eng, &syn2);
+			cr_assert_neq(h1, SG_HINT_NONE);
+			engine_prefetch(eng, h1);
+			engine_prefetch(eng, h2);
+			engine_input_hinted(eng, &syn, 1460, &clk, h1);
+			engine_input_hinted(eng, &syn, 1460, &clk, h1);
+			engine_input_hinted(eng, &syn2, 1460, &clk, h2);
+		}
+		cr_assert_eq(io.ntx, 3, "pass %d", pass);
+		cr_assert_eq(io.tx[0].seq, io.tx[1].seq, "a retransmitted SYN");
+		cr_assert_eq(io.tx[2].ack, 201);
+		cr_assert_eq(stats.halfopen_inserted, 1);
+		cr_assert_eq(stats.cookie_sent, 1);
+		ack = ack_for(0, 5000);
+		if (pass == 0)
+			input(&ack);
+		else
+			engine_input_hinted(eng, &ack, 1460, &clk,
+			    engine_hint(eng, &ack));
+		cr_assert_eq(io.nest, 1, "pass %d", pass);
+		cr_assert_eq(io.est_cookie[0], false);
+		cr_assert_eq(engine_halfopen(eng), 0);
+		stop();
+	}
+
+	/* Always cookies: no table, no hint. */
+	start(SG_COOKIES_ALWAYS, 16);
+	syn = syn_make(5000, 100);
+	cr_assert_eq(engine_hint(eng, &syn), SG_HINT_NONE);
+	engine_prefetch(eng, SG_HINT_NONE);
+	engine_input_hinted(eng, &syn, 1460, &clk, SG_HINT_NONE);
+	cr_assert_eq(io.ntx, 1);
+}
