@@ -233,6 +233,12 @@ retransmissions (each one a 1 s connect). CPU s/MSYN and us/pkt: synguard's
 utime+stime per million SYNs received and per frame read. RSS: VmHWM.
 busy%: synguard's busiest thread, share of one CPU. *: the ordinary client
 outlived the flood.""")
+    if os.environ.get("FLOOD_CLIENT_DROP", "1") != "0":
+        print("The flood's replies were dropped as they entered the client host "
+              "(FLOOD_CLIENT_DROP=1).")
+    else:
+        print("The client host's IP stack took the flood's replies, in the sender's "
+              "context (FLOOD_CLIENT_DROP=0): synguard's CPU includes it.")
 
     # RSS over the long flood.
     samples, end = [], {}
@@ -334,7 +340,8 @@ outlived the flood.""")
 
     env = {k: os.environ.get(k) for k in (
         "FLOOD_SECS", "FLOOD_RATES", "LEGIT_N", "LEGIT_C", "RSS_SECS",
-        "UPLOAD_MIB", "BENCH_WORKERS", "BENCH_QUEUE", "KERNEL_BACKLOG")}
+        "UPLOAD_MIB", "BENCH_WORKERS", "BENCH_QUEUE", "KERNEL_BACKLOG",
+        "FLOOD_CLIENT_DROP")}
     res = {"settings": env, "runs": runs, "rss": rss, "upload": up,
            "targets": targets}
     with open(out, "w") as f:
