@@ -149,6 +149,7 @@ static const struct field top_fields[] = {
 	F_SUB("listen", set_listen),
 	F_INT("workers", struct sg_config, workers, 0, WORKERS_MAX),
 	F_INT("rx_batch_ms", struct sg_config, rx_batch_ms, 0, 100),
+	F_INT("rx_ring_above", struct sg_config, rx_ring_above, 0, 10000000),
 	F_SUB("handshake", set_handshake),
 	F_SUB("backends", set_backends),
 	F_CHOICE("on_no_backend", struct sg_config, on_no_backend,
@@ -1010,6 +1011,7 @@ config_defaults(struct sg_config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
 	c->rx_batch_ms = 1;
+	c->rx_ring_above = 50000;
 	c->cookies = SG_COOKIES_AUTO;
 	c->queue_size = 65536;
 	c->synack_retries = 5;      /* as Linux's tcp_synack_retries */

@@ -55,6 +55,8 @@ struct sg_config {
 	unsigned workers;          /* 0: one per CPU */
 	uint32_t rx_batch_ms;      /* the tap ring's block timeout; 0: no
 				      ring, each segment read as it comes */
+	uint32_t rx_ring_above;    /* frames/s per worker above which it
+				      reads through the ring; 0: always */
 
 	/* handshake { } */
 	enum sg_cookie_mode cookies;

@@ -329,6 +329,18 @@ net_tap_set_ports(int fd, const uint16_t *ports, size_t nports)
 	return tap_attach(fd, ports, nports);
 }
 
+int
+net_tap_pause(int fd)
+{
+	static struct sock_filter drop_all[] = {
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { 1, drop_all };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog));
+}
+
 /*
  * Join a fanout group. Hash mode sends every segment of a flow (the kernel's
  * flow hash over the 4-tuple) to the same socket, so a connection's SYN and

@@ -54,6 +54,11 @@ void net_tap_close(struct sg_tap *tap);
  * kernel swaps filters atomically. 0 or -1 (errno). */
 int net_tap_set_ports(int fd, const uint16_t *ports, size_t nports);
 
+/* Let the tap take nothing until net_tap_set_ports gives it a port list
+ * again (a filter that drops every frame; frames already taken stay to be
+ * read). 0 or -1 (errno). */
+int net_tap_pause(int fd);
+
 /* Frames the kernel dropped because the tap's buffer was full, since the
  * last call (PACKET_STATISTICS); -1 on error. */
 int64_t net_tap_drops(int fd);

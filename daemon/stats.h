@@ -41,7 +41,11 @@
 			    "were queued in the new socket")                 \
 	X(reinjected, "segments with data that arrived before their "      \
 		      "connection's socket existed, handed to it again")     \
-	X(tx_errors, "segments the raw socket refused")
+	X(tx_errors, "segments the raw socket refused")                      \
+	X(rx_to_ring, "times a worker moved to its receive ring (its rate "  \
+		      "rose above rx_ring_above)")                           \
+	X(rx_to_plain, "times a worker moved back to reading each segment "  \
+		       "as it comes (its rate stayed low for a second)")
 
 struct sg_stats {
 #define SG_STATS_FIELD(name, help) uint64_t name;

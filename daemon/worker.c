@@ -62,9 +62,24 @@ struct sg_worker {
 	unsigned id;
 	struct event_base *base;
 	struct event *ev_tap;
+	struct event *ev_plain;
 	struct event *ev_timer;
 	uint64_t timer_at_ms; /* when ev_timer fires, 0 if not armed */
+	/* With a ring (rx_batch_ms > 0) a worker has two taps in two fanout
+	 * groups joined in the same order, so a flow maps to the same worker
+	 * in both, and lets one take frames at a time: `plain`, read as
+	 * frames come, while it sees fewer than ring_above frames a second,
+	 * else `tap`, read through its ring. Without a ring, `tap` alone,
+	 * and plain.fd is -1. */
 	struct sg_tap tap;
+	struct sg_tap plain;
+	bool on_ring;
+	uint32_t ring_above;   /* rx_ring_above; 0: always the ring */
+	uint64_t win_ms;       /* on plain: the rate window's start, */
+	uint32_t win_frames;   /* and the frames read in it */
+	uint64_t beat_frames;  /* on the ring: rx_frames at the last beat, */
+	uint64_t beat_ms;      /* when that was, */
+	unsigned calm_beats;   /* and beats in a row that were calm */
 	struct sg_tx tx;
 	struct sg_engine *engine;
 	struct sg_pool *pool;
@@ -384,16 +399,99 @@ batch_input(struct sg_worker *w, unsigned n)
 			segment_input(w, i, hint[i]);
 }
 
-/* The tap is readable: drain it in batches. */
-static void
-on_tap(evutil_socket_t fd, short what, void *arg)
+/* The tap that takes frames now. */
+static struct sg_tap *
+tap_live(struct sg_worker *w)
 {
-	struct sg_worker *w = arg;
-	(void)fd;
-	(void)what;
+	return w->plain.fd == -1 || w->on_ring ? &w->tap : &w->plain;
+}
 
+/*
+ * Give the live tap the port filter, then pause the other. The live one
+ * opens first, so that no frame falls between the two; one may come
+ * through both, and a duplicate is harmless (a SYN is answered twice
+ * alike, a second ACK finds its connection made). Frames the paused tap
+ * took before are still read.
+ */
+static int
+tap_filters(struct sg_worker *w)
+{
+	struct sg_tap *live = tap_live(w);
+
+	if (net_tap_set_ports(live->fd, w->ports, w->nports) == -1)
+		return -1;
+	if (w->plain.fd == -1)
+		return 0;
+	return net_tap_pause(live == &w->tap ? w->plain.fd : w->tap.fd);
+}
+
+/* Move to the ring, or back to reading frames as they come. */
+static void
+tap_switch(struct sg_worker *w, bool ring)
+{
+	if (w->plain.fd == -1 || w->on_ring == ring)
+		return;
+	w->on_ring = ring;
+	if (tap_filters(w) == -1) {
+		log_warn("worker %u: tap filters not switched", w->id);
+		w->on_ring = !ring;
+		(void)tap_filters(w);
+		return;
+	}
+	if (ring)
+		w->stats.rx_to_ring++;
+	else
+		w->stats.rx_to_plain++;
+	w->win_ms = w->beat_ms = w->now.mono_ms;
+	w->win_frames = 0;
+	w->beat_frames = w->stats.rx_frames;
+	w->calm_beats = 0;
+}
+
+/* Reading frames as they come: past ring_above frames a second, over at
+ * least 10 ms, move to the ring. */
+static void
+rate_up(struct sg_worker *w, unsigned n)
+{
+	uint64_t ms;
+
+	if (w->on_ring || w->plain.fd == -1)
+		return;
+	w->win_frames += n;
+	ms = w->now.mono_ms - w->win_ms;
+	if (ms < 10)
+		return;
+	if ((uint64_t)w->win_frames * 1000 > (uint64_t)w->ring_above * ms)
+		tap_switch(w, true);
+	w->win_ms = w->now.mono_ms;
+	w->win_frames = 0;
+}
+
+/* On a beat, reading through the ring: after two beats in a row (a
+ * second) below a quarter of ring_above frames a second, move back. */
+static void
+rate_down(struct sg_worker *w)
+{
+	uint64_t ms = w->now.mono_ms - w->beat_ms;
+	uint64_t frames = w->stats.rx_frames - w->beat_frames;
+
+	if (!w->on_ring || w->plain.fd == -1 || w->ring_above == 0 || ms == 0)
+		return;
+	w->beat_ms = w->now.mono_ms;
+	w->beat_frames = w->stats.rx_frames;
+	if (frames * 1000 * 4 < (uint64_t)w->ring_above * ms) {
+		if (++w->calm_beats >= 2)
+			tap_switch(w, false);
+	} else
+		w->calm_beats = 0;
+}
+
+/* A tap is readable: drain it in batches. */
+static void
+tap_drain(struct sg_worker *w, struct sg_tap *t)
+{
 	for (int round = 0; round < ROUNDS; round++) {
-		int n = net_tap_read(&w->tap, w->frames, BATCH, FRAME_SIZE);
+		int n = net_tap_read(t, w->frames, BATCH, FRAME_SIZE);
 		if (n <= 0) {
 			if (n == -1 && errno != EAGAIN && errno != EINTR)
 				log_warn("worker %u: tap read", w->id);
@@ -402,12 +500,33 @@ on_tap(evutil_socket_t fd, short what, void *arg)
 		clock_read(&w->now);
 		batch_input(w, (unsigned)n);
 		tx_flush(w);
+		rate_up(w, (unsigned)n);
 		if (n < BATCH)
 			break;
 	}
 	engine_timers(w->engine, &w->now);
 	tx_flush(w);
 	timer_rearm(w);
+}
+
+static void
+on_tap(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_worker *w = arg;
+	(void)fd;
+	(void)what;
+
+	tap_drain(w, &w->tap);
+}
+
+static void
+on_plain(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_worker *w = arg;
+	(void)fd;
+	(void)what;
+
+	tap_drain(w, &w->plain);
 }
 
 /* A timer is due. */
@@ -480,12 +599,14 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	if (++w->beats % 4 == 0)
 		(void)net_local_addrs(&w->local);
 	/* The filter's timestamp base follows the clock (tsclock.h). */
-	if (w->beats % 120 == 0 &&
-	    net_tap_set_ports(w->tap.fd, w->ports, w->nports) == -1)
+	if (w->beats % 120 == 0 && tap_filters(w) == -1)
 		log_warn("worker %u: tap filter not refreshed", w->id);
 	int64_t drops = net_tap_drops(w->tap.fd);
 	if (drops > 0)
 		w->stats.rx_dropped += (uint64_t)drops;
+	if (w->plain.fd != -1 && (drops = net_tap_drops(w->plain.fd)) > 0)
+		w->stats.rx_dropped += (uint64_t)drops;
+	rate_down(w);
 }
 
 /* Fill the engine's settings from the configuration. */
@@ -544,7 +665,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	}
 	w->id = id;
 	w->nworkers = nworkers;
-	w->tap.fd = -1;
+	w->tap.fd = w->plain.fd = -1;
 	uint8_t key[16];
 	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
@@ -566,6 +687,21 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	if (net_tap_open(&w->tap, w->ports, w->nports, nworkers > 1 ?
 	    fanout_id : -1, conf->rx_batch_ms, err, errlen) == -1)
 		goto fail;
+	w->ring_above = conf->rx_ring_above;
+	w->on_ring = true;
+	if (w->tap.ring != NULL) {
+		/* The second group's id differs in its top bit. */
+		if (net_tap_open(&w->plain, w->ports, w->nports, nworkers > 1 ?
+		    fanout_id ^ 0x8000 : -1, 0, err, errlen) == -1)
+			goto fail;
+		/* Calm until the rate says otherwise. */
+		w->on_ring = w->ring_above == 0;
+		if (tap_filters(w) == -1) {
+			snprintf(err, errlen, "tap filter: %s",
+			    strerror(errno));
+			goto fail;
+		}
+	}
 	if (net_tx_open(&w->tx, err, errlen) == -1)
 		goto fail;
 
@@ -584,6 +720,12 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	}
 	w->ev_tap = event_new(w->base, w->tap.fd, EV_READ | EV_PERSIST, on_tap,
 	    w);
+	if (w->plain.fd != -1 && ((w->ev_plain = event_new(w->base,
+	    w->plain.fd, EV_READ | EV_PERSIST, on_plain, w)) == NULL ||
+	    event_add(w->ev_plain, NULL) == -1)) {
+		snprintf(err, errlen, "cannot register events");
+		goto fail;
+	}
 	w->ev_timer = evtimer_new(w->base, on_timer, w);
 	w->ev_beat = event_new(w->base, -1, EV_PERSIST, on_beat, w);
 	struct timeval half = {0, 500000};
@@ -614,8 +756,13 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	if (pool_reconfigure(w->pool, rc->conf) == -1)
 		log_warnx("worker %u: backends not reconfigured", w->id);
 	w->nports = listen_ports(rc->conf, w->ports);
-	if (net_tap_set_ports(w->tap.fd, w->ports, w->nports) == -1)
+	if (tap_filters(w) == -1)
 		log_warn("worker %u: tap filter not updated", w->id);
+	w->ring_above = rc->conf->rx_ring_above;
+	if (w->ring_above == 0) {
+		clock_read(&w->now);
+		tap_switch(w, true);
+	}
 	pthread_mutex_lock(&rc->mu);
 	rc->done = 1;
 	pthread_cond_signal(&rc->cv);
@@ -666,6 +813,8 @@ worker_free(struct sg_worker *w)
 		return;
 	if (w->ev_tap != NULL)
 		event_free(w->ev_tap);
+	if (w->ev_plain != NULL)
+		event_free(w->ev_plain);
 	if (w->ev_timer != NULL)
 		event_free(w->ev_timer);
 	if (w->ev_beat != NULL)
@@ -673,6 +822,7 @@ worker_free(struct sg_worker *w)
 	pool_free(w->pool);
 	engine_free(w->engine);
 	net_tap_close(&w->tap);
+	net_tap_close(&w->plain);
 	net_tx_close(&w->tx);
 	if (w->base != NULL)
 		event_base_free(w->base);

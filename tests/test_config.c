@@ -143,6 +143,7 @@ Test(config, defaults_match_the_documentation)
 	cr_assert_eq(conf.on_no_backend, SG_NO_BACKEND_RESET);
 	cr_assert_eq(conf.hold_timeout_ms, 2000);
 	cr_assert_eq(conf.rx_batch_ms, 1);
+	cr_assert_eq(conf.rx_ring_above, 50000);
 	cr_assert_str_eq(conf.control_socket, "/run/synguard/control.sock");
 	cr_assert_str_eq(conf.user, "synguard");
 	cr_assert_eq(conf.log_level, SG_LOG_INFO);
@@ -170,6 +171,7 @@ Test(config, example_file_loads_with_its_documented_values)
 	config_defaults(&defaults);
 	cr_assert_eq(conf.workers, defaults.workers);
 	cr_assert_eq(conf.rx_batch_ms, defaults.rx_batch_ms);
+	cr_assert_eq(conf.rx_ring_above, defaults.rx_ring_above);
 	cr_assert_eq(conf.cookies, defaults.cookies);
 	cr_assert_eq(conf.queue_size, defaults.queue_size);
 	cr_assert_eq(conf.synack_retries, defaults.synack_retries);
@@ -236,7 +238,8 @@ Test(config, full_file_sets_every_setting)
 	"backends = ( { name = \"app\"; path = \"/run/a.sock\"; "           \
 	"weight = %s; } );\n"                                                \
 	"hold_timeout_ms = %s;\n"                                            \
-	"rx_batch_ms = %s;\n"
+	"rx_batch_ms = %s;\n"                                                \
+	"rx_ring_above = %s;\n"
 
 static const struct numeric {
 	const char *name;    /* as the message names it */
@@ -253,6 +256,7 @@ static const struct numeric {
 	{ "backends[0].weight", 9, 1, 1000, "1" },
 	{ "hold_timeout_ms", 10, 1, 60000, "2000" },
 	{ "rx_batch_ms", 11, 0, 100, "1" },
+	{ "rx_ring_above", 12, 0, 10000000, "50000" },
 };
 #define NNUMERICS (sizeof(numerics) / sizeof(numerics[0]))
 
@@ -268,7 +272,7 @@ write_numeric(size_t i, long long v)
 		snprintf(s[j], sizeof(s[j]), "%s", numerics[j].value);
 	snprintf(s[i], sizeof(s[i]), "%lld", v);
 	snprintf(text, sizeof(text), TEMPLATE, s[0], s[1], s[2], s[3], s[4],
-	    s[5], s[6], s[7], s[8]);
+	    s[5], s[6], s[7], s[8], s[9]);
 	return write_conf(text);
 }
 
@@ -286,6 +290,7 @@ numeric_value(size_t i)
 	case 6: return conf.backends[0].weight;
 	case 7: return conf.hold_timeout_ms;
 	case 8: return conf.rx_batch_ms;
+	case 9: return conf.rx_ring_above;
 	}
 	return -1;
 }

@@ -635,3 +635,93 @@ TAP_TEST(fanout_gives_each_segment_to_one_tap_of_the_group)
 	/* Each SYN once in the group, not once per tap. */
 	cr_assert_eq(na + nb, 8, "a %d b %d", na, nb);
 }
+
+/*
+ * A worker's two taps (daemon/worker.c): two fanout groups joined in the
+ * same order map a flow to the same member in each, so with worker 0 on its
+ * ring and worker 1 on its plain tap (the other tap of each paused), every
+ * segment comes up exactly once, from the tap of the worker it belongs
+ * to; and again with the modes swapped.
+ */
+Test(net, paired_fanout_groups_give_each_segment_to_one_live_tap)
+{
+	uint16_t ports[] = { PORT };
+	static uint8_t seen[2][64];
+	struct sg_tap ring[2], plain[2];
+	struct sg_frame f[8];
+	struct sg_test_seg s;
+	struct sg_tx tx;
+	char err[256];
+
+	setup();
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(net_tap_open(&ring[k], ports, 1, 0x1234, 1, err,
+		    sizeof(err)), 0, "%s", err);
+		cr_assert_eq(net_tap_open(&plain[k], ports, 1, 0x1234 ^ 0x8000,
+		    0, err, sizeof(err)), 0, "%s", err);
+	}
+	tx_open(&tx);
+	for (int swap = 0; swap < 2; swap++) {
+		/* Worker `live` reads through its ring, the other plainly. */
+		int live = swap;
+		struct sg_tap *on[2] = { &ring[live], &plain[!live] };
+		struct sg_tap *off[2] = { &plain[live], &ring[!live] };
+		int n = 0;
+
+		for (int k = 0; k < 2; k++) {
+			cr_assert_eq(net_tap_set_ports(on[k]->fd, ports, 1), 0);
+			cr_assert_eq(net_tap_pause(off[k]->fd), 0);
+		}
+		memset(seen, 0, sizeof(seen));
+		for (int i = 0; i < 64; i++) {
+			struct sg_test_seg seg = seg_make(AF_INET,
+			    (uint16_t)(20000 + 64 * swap + i), PORT, SG_TCP_SYN,
+			    NULL);
+			seg_send(&tx, &seg);
+		}
+		int64_t deadline = now_ms() + 3000;
+		while (n < 64 && now_ms() < deadline) {
+			struct pollfd pfd[2] = {
+				{ .fd = on[0]->fd, .events = POLLIN },
+				{ .fd = on[1]->fd, .events = POLLIN },
+			};
+			poll(pfd, 2, 50);
+			for (int k = 0; k < 2; k++) {
+				int got;
+				for (int i = 0; i < 8; i++)
+					f[i].data = bufs[i];
+				got = net_tap_read(on[k], f, 8, 65536);
+				cr_assert_geq(got, 0);
+				for (int i = 0; i < got; i++) {
+					cr_assert_eq(sg_test_parse(f[i].data,
+					    f[i].len, &s), 0);
+					int j = s.sport - (20000 + 64 * swap);
+					cr_assert(j >= 0 && j < 64, "port %u",
+					    s.sport);
+					cr_assert_eq(seen[0][j] + seen[1][j], 0,
+					    "port %u came up twice", s.sport);
+					seen[k][j] = 1;
+					n++;
+				}
+			}
+		}
+		cr_assert_eq(n, 64, "round %d: %d of 64 came up", swap, n);
+		/* Both workers had some (the hash spreads 64 flows), and the
+		 * paused taps took nothing. */
+		int n0 = 0;
+		for (int j = 0; j < 64; j++)
+			n0 += seen[0][j];
+		cr_assert(n0 > 0 && n0 < 64, "worker split %d/64", n0);
+		for (int k = 0; k < 2; k++) {
+			for (int i = 0; i < 8; i++)
+				f[i].data = bufs[i];
+			cr_assert_eq(net_tap_read(off[k], f, 8, 65536), 0,
+			    "a paused tap took a frame");
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		net_tap_close(&ring[k]);
+		net_tap_close(&plain[k]);
+	}
+	net_tx_close(&tx);
+}

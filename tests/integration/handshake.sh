@@ -37,12 +37,13 @@ echo "$want4" | grep -q "wscale:" || fail "could not read the client's options"
 echo "$want4" | grep -q "tcpinfo:ts,sack,wscale" ||
 	fail "the kernel listener did not negotiate timestamps, SACK and window scaling"
 
-# The table path reads the tap through its ring (the default), the cookie
-# path one segment at a time.
+# The table path reads the tap through its ring, whatever the rate
+# (rx_ring_above = 0), the cookie path one segment at a time (no ring).
 for mode in never always; do
 	batch=1
 	[ $mode = always ] && batch=0
-	write_conf "$WORK/sg.conf" 8080 $mode 1024 "rx_batch_ms = $batch;"
+	write_conf "$WORK/sg.conf" 8080 $mode 1024 \
+		"rx_batch_ms = $batch; rx_ring_above = 0;"
 	start_synguard "$WORK/sg.conf"
 	for host in $SRV4 $SRV6; do
 		C python3 "$TOOLS/sgclient.py" echo $host 8080 -n 20 -s 3000 ||

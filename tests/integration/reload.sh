@@ -45,11 +45,17 @@ wait_for 5 e2_used ||
 # 2: cookies always, through the control socket.
 sed -i 's/cookies = "auto"/cookies = "always"/' "$WORK/sg.conf"
 "$SYNGUARDCTL" -s "$WORK/control.sock" reload || fail "synguardctl reload"
-# 3: drop port 8081 and backend e1 again.
+# 3: drop port 8081 and backend e1 again; every worker onto its ring at
+# once (rx_ring_above = 0 takes effect on reload).
 SG_BACKENDS="{ name = \"e2\"; path = \"$WORK/e2.sock\"; mode = \"fd\"; weight = 1; }"
-write_conf "$WORK/sg.conf" 8080 auto
+ring0=$(stat rx_to_ring)
+write_conf "$WORK/sg.conf" 8080 auto 1024 "rx_ring_above = 0;"
 kill -HUP $SG_PID
 wait_for 5 sh -c "[ \$(grep -c reloaded '$WORK/synguard.log') -ge 3 ]" || fail "third reload"
+[ "$(stat rx_to_ring)" -eq $((ring0 + 1)) ] ||
+	fail "rx_ring_above = 0 moved $(($(stat rx_to_ring) - ring0)) workers to the ring, want 1"
+C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 5 >/dev/null ||
+	fail "not served through the ring after the reload"
 
 wait $STREAM || fail "connections lost during reloads: $(cat "$WORK/stream.out")"
 echo "stream: $(tail -1 "$WORK/stream.out")"
