@@ -84,11 +84,12 @@ void engine_input(struct sg_engine *e, const struct sg_segment *seg,
     uint16_t our_mss, const struct sg_clock *now);
 
 /*
- * The same for a batch, with a look-ahead: engine_hint hashes a segment's
- * tuple for the half-open table and starts loading its bucket; called for
- * every segment of a batch, then engine_prefetch for each (the chain's
- * first entry, now that its bucket is in), then engine_input_hinted for
- * each with its hint, the table's cache misses overlap instead of coming
+ * The same for a batch, with a look-ahead. engine_hint hashes a segment's
+ * tuple for the half-open table and starts loading its bucket;
+ * engine_prefetch starts loading the first entry of its chain, once the
+ * bucket is in; engine_input_hinted handles the segment with its hint. Call
+ * the first for every segment of a batch, then the second for each, then
+ * the third for each: the table's cache misses overlap instead of coming
  * one per segment, and no tuple is hashed twice. A hint is good until the
  * next engine_reconfigure; SG_HINT_NONE is always good.
  */

@@ -288,6 +288,19 @@ tap_build_filter(const uint16_t *ports, size_t nports, uint32_t ts_base,
 	return n;
 }
 
+/* Attach a socket filter that drops every packet. 0 or -1 (errno). */
+static int
+drop_all(int fd)
+{
+	static struct sock_filter ret0[] = {
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { 1, ret0 };
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+	    sizeof(prog));
+}
+
 /* Give the tap a deep receive buffer; FORCE (CAP_NET_ADMIN) passes
  * net.core.rmem_max, plain SO_RCVBUF is the fallback. */
 static void
@@ -332,13 +345,7 @@ net_tap_set_ports(int fd, const uint16_t *ports, size_t nports)
 int
 net_tap_pause(int fd)
 {
-	static struct sock_filter drop_all[] = {
-		BPF_STMT(BPF_RET | BPF_K, 0),
-	};
-	struct sock_fprog prog = { 1, drop_all };
-
-	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
-	    sizeof(prog));
+	return drop_all(fd);
 }
 
 /*
@@ -670,10 +677,6 @@ net_tap_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
 static int
 tx_socket(int family)
 {
-	static struct sock_filter drop_all[] = {
-		BPF_STMT(BPF_RET | BPF_K, 0),
-	};
-	struct sock_fprog prog = { 1, drop_all };
 	int fd, on = 1;
 
 	/* IPPROTO_RAW implies IP_HDRINCL (raw(7)); for IPv6 it does since
@@ -689,7 +692,7 @@ tx_socket(int family)
 	}
 	/* An IPPROTO_RAW socket would be handed protocol-255 packets; drop
 	 * them in the kernel rather than let them pile up. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+	(void)drop_all(fd);
 	return fd;
 }
 
