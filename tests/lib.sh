@@ -63,8 +63,10 @@ sandbox() {
 }
 
 cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	# Under `set -e` (scripts/demo) a failing kill of a process that has
+	# ended already would end the cleanup, and the script, with status 1.
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
 	if [ "${SG_KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 
