@@ -486,7 +486,7 @@ rate_down(struct sg_worker *w)
 		w->calm_beats = 0;
 }
 
-/* A tap is readable: drain it in batches. */
+/* Drain a tap in batches. */
 static void
 tap_drain(struct sg_worker *w, struct sg_tap *t)
 {
@@ -509,24 +509,14 @@ tap_drain(struct sg_worker *w, struct sg_tap *t)
 	timer_rearm(w);
 }
 
+/* Either tap is readable. */
 static void
 on_tap(evutil_socket_t fd, short what, void *arg)
 {
 	struct sg_worker *w = arg;
-	(void)fd;
 	(void)what;
 
-	tap_drain(w, &w->tap);
-}
-
-static void
-on_plain(evutil_socket_t fd, short what, void *arg)
-{
-	struct sg_worker *w = arg;
-	(void)fd;
-	(void)what;
-
-	tap_drain(w, &w->plain);
+	tap_drain(w, fd == w->plain.fd ? &w->plain : &w->tap);
 }
 
 /* A timer is due. */
@@ -721,7 +711,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 	w->ev_tap = event_new(w->base, w->tap.fd, EV_READ | EV_PERSIST, on_tap,
 	    w);
 	if (w->plain.fd != -1 && ((w->ev_plain = event_new(w->base,
-	    w->plain.fd, EV_READ | EV_PERSIST, on_plain, w)) == NULL ||
+	    w->plain.fd, EV_READ | EV_PERSIST, on_tap, w)) == NULL ||
 	    event_add(w->ev_plain, NULL) == -1)) {
 		snprintf(err, errlen, "cannot register events");
 		goto fail;
