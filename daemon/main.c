@@ -232,7 +232,7 @@ workers_make(struct sg_daemon *d)
 {
 	char err[256];
 	unsigned n = d->conf.workers;
-	int fanout = (int)(getpid() & 0xffff);
+	int fanout[2] = { NET_FANOUT_NEW, NET_FANOUT_NEW };
 
 	if (n == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);

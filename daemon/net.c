@@ -348,25 +348,53 @@ net_tap_pause(int fd)
 	return drop_all(fd);
 }
 
+/* Set PACKET_FANOUT: the group id and mode with the flags. */
+static int
+tap_fanout_set(int fd, int id, int flags)
+{
+	int arg = (id & 0xffff) | ((PACKET_FANOUT_HASH | flags) << 16);
+
+	return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg));
+}
+
 /*
- * Join a fanout group. Hash mode sends every segment of a flow (the kernel's
- * flow hash over the 4-tuple) to the same socket, so a connection's SYN and
- * ACK meet the same half-open table. The group ignores outgoing packets (see
- * tap_ignore_outgoing); a kernel without that flag takes the group without
- * it.
+ * Join a fanout group, or with NET_FANOUT_NEW make one whose id the kernel
+ * picks among those free in the network namespace (so that two daemons in
+ * one namespace never share a group and split each other's flows). Hash mode
+ * sends every segment of a flow (the kernel's flow hash over the 4-tuple) to
+ * the same socket, so a connection's SYN and ACK meet the same half-open
+ * table. The group ignores outgoing packets (see tap_ignore_outgoing); a
+ * kernel without that flag takes the group without it, and one without
+ * kernel-picked ids (before Linux 4.12) gets one made of our pid.
  */
 static int
 tap_fanout(int fd, int fanout_id)
 {
-	int arg = (fanout_id & 0xffff) |
-	    ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+	int flags = PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+	int id = fanout_id, r;
 
-	if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) == 0)
-		return 0;
-	if (errno != EINVAL)
+	if (fanout_id == NET_FANOUT_NEW) {
+		id = 0;
+		flags |= PACKET_FANOUT_FLAG_UNIQUEID;
+	}
+	if ((r = tap_fanout_set(fd, id, flags)) == 0 || errno != EINVAL)
+		return r;
+	flags &= ~PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+	if ((r = tap_fanout_set(fd, id, flags)) == 0 || errno != EINVAL ||
+	    fanout_id != NET_FANOUT_NEW)
+		return r;
+	return tap_fanout_set(fd, (int)(getpid() & 0xffff), 0);
+}
+
+int
+net_tap_fanout(int fd)
+{
+	int arg;
+	socklen_t len = sizeof(arg);
+
+	if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, &len) == -1)
 		return -1;
-	arg = (fanout_id & 0xffff) | (PACKET_FANOUT_HASH << 16);
-	return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg));
+	return arg & 0xffff;
 }
 
 int64_t
@@ -435,7 +463,7 @@ net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
 	memset(tap, 0, sizeof(*tap));
 	tap->fd = -1;
 	if (ports == NULL || nports == 0 || nports > NET_TAP_MAX_PORTS ||
-	    fanout_id > 0xffff) {
+	    fanout_id > 0xffff || fanout_id < NET_FANOUT_NEW) {
 		errno = EINVAL;
 		net_err(err, errlen, "packet tap: need 1 to %d ports",
 		    NET_TAP_MAX_PORTS);
@@ -489,7 +517,7 @@ net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
 	if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) == -1)
 		goto fail;
 	/* Fanout needs a bound socket. */
-	if (fanout_id >= 0 && tap_fanout(fd, fanout_id) == -1)
+	if (fanout_id != -1 && tap_fanout(fd, fanout_id) == -1)
 		goto fail;
 	return 0;
 

@@ -37,7 +37,9 @@ struct sg_tap {
  * destination port is one of ports[] (and IPv6 packets whose first next
  * header is an extension header, for user space to count and drop).
  * fanout_id >= 0 joins the tap to that PACKET_FANOUT group (hash mode: all
- * segments of one connection reach the same worker); -1 for none.
+ * segments of one connection reach the same worker); NET_FANOUT_NEW makes a
+ * new group with an id no other group in the network namespace has (read
+ * it with net_tap_fanout, for the other taps to join); -1 for none.
  *
  * batch_ms > 0 gives it a TPACKET_V3 receive ring (NET_TAP_RING_BLOCKS
  * blocks of NET_TAP_RING_BLOCK bytes, mapped): the kernel copies frames in
@@ -49,6 +51,10 @@ struct sg_tap {
 int net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
     int fanout_id, unsigned batch_ms, char *err, size_t errlen);
 void net_tap_close(struct sg_tap *tap);
+#define NET_FANOUT_NEW (-2)
+
+/* The id of the fanout group the tap is in, or -1 (errno). */
+int net_tap_fanout(int fd);
 
 /* Replace the tap's filter with one for a new port list (reload); the
  * kernel swaps filters atomically. 0 or -1 (errno). */

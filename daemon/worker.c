@@ -399,6 +399,24 @@ batch_input(struct sg_worker *w, unsigned n)
 			segment_input(w, i, hint[i]);
 }
 
+/* Open one of the worker's taps, in the fanout group *group (made if it is
+ * NET_FANOUT_NEW, and its id written back), or in none if group is NULL. */
+static int
+tap_open(struct sg_tap *t, struct sg_worker *w, int *group, unsigned batch_ms,
+    char *err, size_t errlen)
+{
+	if (net_tap_open(t, w->ports, w->nports, group != NULL ? *group : -1,
+	    batch_ms, err, errlen) == -1)
+		return -1;
+	if (group != NULL && *group == NET_FANOUT_NEW &&
+	    (*group = net_tap_fanout(t->fd)) == -1) {
+		snprintf(err, errlen, "packet tap: fanout group: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* The tap that takes frames now. */
 static struct sg_tap *
 tap_live(struct sg_worker *w)
@@ -641,7 +659,7 @@ listen_ports(const struct sg_config *conf, uint16_t *ports)
 }
 
 struct sg_worker *
-worker_new(unsigned id, unsigned nworkers, int fanout_id,
+worker_new(unsigned id, unsigned nworkers, int fanout[2],
     const struct sg_config *conf, const struct sg_cookie_secret *secret,
     char *err, size_t errlen)
 {
@@ -674,15 +692,14 @@ worker_new(unsigned id, unsigned nworkers, int fanout_id,
 		w->frames[i].data = w->bufs + (size_t)i * FRAME_SIZE;
 
 	w->nports = listen_ports(conf, w->ports);
-	if (net_tap_open(&w->tap, w->ports, w->nports, nworkers > 1 ?
-	    fanout_id : -1, conf->rx_batch_ms, err, errlen) == -1)
+	if (tap_open(&w->tap, w, nworkers > 1 ? &fanout[0] : NULL,
+	    conf->rx_batch_ms, err, errlen) == -1)
 		goto fail;
 	w->ring_above = conf->rx_ring_above;
 	w->on_ring = true;
 	if (w->tap.ring != NULL) {
-		/* The second group's id differs in its top bit. */
-		if (net_tap_open(&w->plain, w->ports, w->nports, nworkers > 1 ?
-		    fanout_id ^ 0x8000 : -1, 0, err, errlen) == -1)
+		if (tap_open(&w->plain, w, nworkers > 1 ? &fanout[1] : NULL, 0,
+		    err, errlen) == -1)
 			goto fail;
 		/* Calm until the rate says otherwise. */
 		w->on_ring = w->ring_above == 0;

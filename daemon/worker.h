@@ -17,11 +17,14 @@
 struct sg_worker;
 
 /*
- * Make worker id of nworkers for conf: open its tap (joined to the fan-out
- * group fanout_id when nworkers > 1), its sending socket, its engine and its
- * backend pool. Returns NULL with a message in err.
+ * Make worker id of nworkers for conf: open its taps, its sending socket,
+ * its engine and its backend pool. With nworkers > 1 the taps join the
+ * fanout groups fanout[0] (the ring taps, or the only ones) and fanout[1]
+ * (the plain taps); a group given as NET_FANOUT_NEW is made, and its id
+ * written back for the next workers to join. Returns NULL with a message
+ * in err.
  */
-struct sg_worker *worker_new(unsigned id, unsigned nworkers, int fanout_id,
+struct sg_worker *worker_new(unsigned id, unsigned nworkers, int fanout[2],
     const struct sg_config *conf, const struct sg_cookie_secret *secret,
     char *err, size_t errlen);
 

@@ -725,3 +725,61 @@ Test(net, paired_fanout_groups_give_each_segment_to_one_live_tap)
 	}
 	net_tx_close(&tx);
 }
+
+/* NET_FANOUT_NEW: the kernel picks a free id, so two daemons in one
+ * namespace never share a group; a tap joins a made group by its id. */
+Test(net, new_fanout_groups_get_ids_of_their_own)
+{
+	uint16_t ports[] = { PORT };
+	struct sg_tap a, b, c;
+	struct sg_frame f[8];
+	struct sg_tx tx;
+	char err[256];
+	int ida, idb, nac = 0, nb = 0;
+
+	setup();
+	cr_assert_eq(net_tap_open(&a, ports, 1, NET_FANOUT_NEW, 0, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(net_tap_open(&b, ports, 1, NET_FANOUT_NEW, 0, err,
+	    sizeof(err)), 0, "%s", err);
+	ida = net_tap_fanout(a.fd);
+	idb = net_tap_fanout(b.fd);
+	cr_assert(ida >= 0 && idb >= 0, "ids %d %d", ida, idb);
+	cr_assert_neq(ida, idb, "two new groups share id %d", ida);
+	cr_assert_eq(net_tap_open(&c, ports, 1, -3, 0, err, sizeof(err)), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(c.fd, -1);
+	cr_assert_eq(net_tap_open(&c, ports, 1, ida, 0, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(net_tap_fanout(c.fd), ida);
+	tx_open(&tx);
+	for (int i = 0; i < 8; i++)
+		send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
+	/* Each group takes every SYN once: a and c share theirs. */
+	int64_t deadline = now_ms() + 2000;
+	while ((nac < 8 || nb < 8) && now_ms() < deadline) {
+		struct pollfd pfd[3] = {
+			{ .fd = a.fd, .events = POLLIN },
+			{ .fd = b.fd, .events = POLLIN },
+			{ .fd = c.fd, .events = POLLIN },
+		};
+		struct sg_tap *t[3] = { &a, &b, &c };
+		poll(pfd, 3, 50);
+		for (int k = 0; k < 3; k++) {
+			for (int i = 0; i < 8; i++)
+				f[i].data = bufs[i];
+			int got = net_tap_read(t[k], f, 8, 65536);
+			cr_assert_geq(got, 0);
+			if (k == 1)
+				nb += got;
+			else
+				nac += got;
+		}
+	}
+	cr_assert_eq(nac, 8, "group a: %d of 8", nac);
+	cr_assert_eq(nb, 8, "group b: %d of 8", nb);
+	net_tap_close(&a);
+	net_tap_close(&b);
+	net_tap_close(&c);
+	net_tx_close(&tx);
+}
