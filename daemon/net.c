@@ -364,26 +364,42 @@ tap_fanout_set(int fd, int id, int flags)
  * sends every segment of a flow (the kernel's flow hash over the 4-tuple) to
  * the same socket, so a connection's SYN and ACK meet the same half-open
  * table. The group ignores outgoing packets (see tap_ignore_outgoing); a
- * kernel without that flag takes the group without it, and one without
- * kernel-picked ids (before Linux 4.12) gets one made of our pid.
+ * kernel that refuses that flag takes the group without it.
+ *
+ * A kernel without kernel-picked ids (before Linux 4.12) does not refuse
+ * the flag: it keeps it among the group's flags, unused, and puts the tap
+ * in group 0, which anyone may share. That is read back and refused with
+ * EOPNOTSUPP (the caller then picks an id itself), as is a refused flag.
  */
 static int
 tap_fanout(int fd, int fanout_id)
 {
 	int flags = PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
-	int id = fanout_id, r;
+	int id = fanout_id, r, got;
+	socklen_t len = sizeof(got);
 
 	if (fanout_id == NET_FANOUT_NEW) {
 		id = 0;
 		flags |= PACKET_FANOUT_FLAG_UNIQUEID;
 	}
-	if ((r = tap_fanout_set(fd, id, flags)) == 0 || errno != EINVAL)
+	if ((r = tap_fanout_set(fd, id, flags)) == -1 && errno == EINVAL)
+		r = tap_fanout_set(fd, id,
+		    flags & ~PACKET_FANOUT_FLAG_IGNORE_OUTGOING);
+	if (fanout_id != NET_FANOUT_NEW)
 		return r;
-	flags &= ~PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
-	if ((r = tap_fanout_set(fd, id, flags)) == 0 || errno != EINVAL ||
-	    fanout_id != NET_FANOUT_NEW)
-		return r;
-	return tap_fanout_set(fd, (int)(getpid() & 0xffff), 0);
+	if (r == -1) {
+		if (errno == EINVAL)
+			errno = EOPNOTSUPP;
+		return -1;
+	}
+	/* PACKET_FANOUT reads back id | type << 16 | flags << 24. */
+	if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &got, &len) == -1)
+		return -1;
+	if (((unsigned)got >> 24) & (PACKET_FANOUT_FLAG_UNIQUEID >> 8)) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -39,7 +39,9 @@ struct sg_tap {
  * fanout_id >= 0 joins the tap to that PACKET_FANOUT group (hash mode: all
  * segments of one connection reach the same worker); NET_FANOUT_NEW makes a
  * new group with an id no other group in the network namespace has (read
- * it with net_tap_fanout, for the other taps to join); -1 for none.
+ * it with net_tap_fanout, for the other taps to join), or fails with
+ * EOPNOTSUPP on a kernel that cannot pick one (before Linux 4.12); -1 for
+ * none.
  *
  * batch_ms > 0 gives it a TPACKET_V3 receive ring (NET_TAP_RING_BLOCKS
  * blocks of NET_TAP_RING_BLOCK bytes, mapped): the kernel copies frames in

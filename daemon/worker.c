@@ -399,21 +399,33 @@ batch_input(struct sg_worker *w, unsigned n)
 			segment_input(w, i, hint[i]);
 }
 
-/* Open one of the worker's taps, in the fanout group *group (made if it is
- * NET_FANOUT_NEW, and its id written back), or in none if group is NULL. */
+/*
+ * Open one of the worker's taps, in the fanout group *group, or in none if
+ * group is NULL. A group given as NET_FANOUT_NEW is made and its id written
+ * back; on a kernel that cannot pick ids, with the id `own` (the two groups
+ * of a daemon must never be one).
+ */
 static int
-tap_open(struct sg_tap *t, struct sg_worker *w, int *group, unsigned batch_ms,
-    char *err, size_t errlen)
+tap_open(struct sg_tap *t, struct sg_worker *w, int *group, int own,
+    unsigned batch_ms, char *err, size_t errlen)
 {
-	if (net_tap_open(t, w->ports, w->nports, group != NULL ? *group : -1,
-	    batch_ms, err, errlen) == -1)
-		return -1;
-	if (group != NULL && *group == NET_FANOUT_NEW &&
-	    (*group = net_tap_fanout(t->fd)) == -1) {
+	int id = group != NULL ? *group : -1;
+
+	if (net_tap_open(t, w->ports, w->nports, id, batch_ms, err,
+	    errlen) == -1) {
+		if (id != NET_FANOUT_NEW || errno != EOPNOTSUPP)
+			return -1;
+		id = own;
+		if (net_tap_open(t, w->ports, w->nports, id, batch_ms, err,
+		    errlen) == -1)
+			return -1;
+	} else if (id == NET_FANOUT_NEW && (id = net_tap_fanout(t->fd)) == -1) {
 		snprintf(err, errlen, "packet tap: fanout group: %s",
 		    strerror(errno));
 		return -1;
 	}
+	if (group != NULL)
+		*group = id;
 	return 0;
 }
 
@@ -518,7 +530,9 @@ tap_drain(struct sg_worker *w, struct sg_tap *t)
 		clock_read(&w->now);
 		batch_input(w, (unsigned)n);
 		tx_flush(w);
-		rate_up(w, (unsigned)n);
+		/* What a paused tap still held does not count. */
+		if (t == tap_live(w))
+			rate_up(w, (unsigned)n);
 		if (n < BATCH)
 			break;
 	}
@@ -612,8 +626,12 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	int64_t drops = net_tap_drops(w->tap.fd);
 	if (drops > 0)
 		w->stats.rx_dropped += (uint64_t)drops;
-	if (w->plain.fd != -1 && (drops = net_tap_drops(w->plain.fd)) > 0)
+	if (w->plain.fd != -1 && (drops = net_tap_drops(w->plain.fd)) > 0) {
 		w->stats.rx_dropped += (uint64_t)drops;
+		/* Too slow to read the rate that would move it: the drops
+		 * say so. */
+		tap_switch(w, true);
+	}
 	rate_down(w);
 }
 
@@ -692,15 +710,23 @@ worker_new(unsigned id, unsigned nworkers, int fanout[2],
 		w->frames[i].data = w->bufs + (size_t)i * FRAME_SIZE;
 
 	w->nports = listen_ports(conf, w->ports);
-	if (tap_open(&w->tap, w, nworkers > 1 ? &fanout[0] : NULL,
+	/* Ids of our own, for a kernel that cannot pick them: the pid, with
+	 * the top bit telling the two groups apart. */
+	int own = (int)(getpid() & 0x7fff);
+	if (tap_open(&w->tap, w, nworkers > 1 ? &fanout[0] : NULL, own,
 	    conf->rx_batch_ms, err, errlen) == -1)
 		goto fail;
 	w->ring_above = conf->rx_ring_above;
 	w->on_ring = true;
 	if (w->tap.ring != NULL) {
-		if (tap_open(&w->plain, w, nworkers > 1 ? &fanout[1] : NULL, 0,
-		    err, errlen) == -1)
+		if (tap_open(&w->plain, w, nworkers > 1 ? &fanout[1] : NULL,
+		    own | 0x8000, 0, err, errlen) == -1)
 			goto fail;
+		if (nworkers > 1 && fanout[0] == fanout[1]) {
+			snprintf(err, errlen, "packet tap: both fanout groups "
+			    "are %d", fanout[0]);
+			goto fail;
+		}
 		/* Calm until the rate says otherwise. */
 		w->on_ring = w->ring_above == 0;
 		if (tap_filters(w) == -1) {
@@ -765,10 +791,16 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	w->nports = listen_ports(rc->conf, w->ports);
 	if (tap_filters(w) == -1)
 		log_warn("worker %u: tap filter not updated", w->id);
-	w->ring_above = rc->conf->rx_ring_above;
-	if (w->ring_above == 0) {
+	if (w->ring_above != rc->conf->rx_ring_above) {
+		/* Measure the new rate afresh. */
 		clock_read(&w->now);
-		tap_switch(w, true);
+		w->ring_above = rc->conf->rx_ring_above;
+		w->win_ms = w->beat_ms = w->now.mono_ms;
+		w->win_frames = 0;
+		w->beat_frames = w->stats.rx_frames;
+		w->calm_beats = 0;
+		if (w->ring_above == 0)
+			tap_switch(w, true);
 	}
 	pthread_mutex_lock(&rc->mu);
 	rc->done = 1;
