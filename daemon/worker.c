@@ -69,8 +69,8 @@ struct sg_worker {
 	 * groups joined in the same order, so a flow maps to the same worker
 	 * in both, and lets one take frames at a time: `plain`, read as
 	 * frames come, while it sees fewer than ring_above frames a second,
-	 * else `tap`, read through its ring. Without a ring, `tap` alone,
-	 * and plain.fd is -1. */
+	 * else `tap`, read through its ring. Without a ring, or with
+	 * rx_ring_above = 0 at start, `tap` alone, and plain.fd is -1. */
 	struct sg_tap tap;
 	struct sg_tap plain;
 	bool on_ring;
@@ -718,7 +718,9 @@ worker_new(unsigned id, unsigned nworkers, int fanout[2],
 		goto fail;
 	w->ring_above = conf->rx_ring_above;
 	w->on_ring = true;
-	if (w->tap.ring != NULL) {
+	/* rx_ring_above = 0: the ring alone, no second tap to pay for (a
+	 * paused tap still sees every frame, through its fanout group). */
+	if (w->tap.ring != NULL && w->ring_above > 0) {
 		if (tap_open(&w->plain, w, nworkers > 1 ? &fanout[1] : NULL,
 		    own | 0x8000, 0, err, errlen) == -1)
 			goto fail;
@@ -791,6 +793,10 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	w->nports = listen_ports(rc->conf, w->ports);
 	if (tap_filters(w) == -1)
 		log_warn("worker %u: tap filter not updated", w->id);
+	if (w->plain.fd == -1 && w->tap.ring != NULL &&
+	    rc->conf->rx_ring_above > 0 && w->id == 0)
+		log_warnx("reload: rx_ring_above was 0 at start (the ring "
+		    "alone); reading frames as they come needs a restart");
 	if (w->ring_above != rc->conf->rx_ring_above) {
 		/* Measure the new rate afresh. */
 		clock_read(&w->now);

@@ -64,4 +64,21 @@ echo "stream: $(tail -1 "$WORK/stream.out")"
 client_pass norst
 n=$(rst_count)
 [ "$n" -eq 0 ] || fail "$n RSTs left port 8080 during the reloads"
+
+# Started with rx_ring_above = 0, a worker has its ring alone: a reload to
+# another value says a restart is needed, and no load moves it. (The
+# daemon above, started otherwise, never said so.)
+! grep -q "needs a restart" "$WORK/synguard.log" ||
+	fail "a daemon with two taps a worker asked for a restart"
+kill $SG_PID; wait $SG_PID 2>/dev/null
+write_conf "$WORK/sg.conf" 8080 auto 1024 "rx_ring_above = 0;"
+start_synguard "$WORK/sg.conf"
+write_conf "$WORK/sg.conf" 8080 auto 1024 "rx_ring_above = 10;"
+kill -HUP $SG_PID
+wait_for 5 grep -q "reading frames as they come needs a restart" "$WORK/synguard.log" ||
+	fail "no word that rx_ring_above = 0 holds until a restart"
+C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 50 -c 4 >/dev/null ||
+	fail "not served with the ring alone"
+[ "$(stat rx_to_ring)" -eq 0 ] && [ "$(stat rx_to_plain)" -eq 0 ] ||
+	fail "a worker with its ring alone moved: $(stat rx_to_ring) $(stat rx_to_plain)"
 echo "reload: all checks passed"
