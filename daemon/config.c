@@ -1011,7 +1011,7 @@ config_defaults(struct sg_config *c)
 	memset(c, 0, sizeof(*c));
 	c->workers = 0;
 	c->rx_batch_ms = 1;
-	c->rx_ring_above = 50000;
+	c->rx_ring_above = 25000;
 	c->cookies = SG_COOKIES_AUTO;
 	c->queue_size = 65536;
 	c->synack_retries = 5;      /* as Linux's tcp_synack_retries */

@@ -143,7 +143,7 @@ Test(config, defaults_match_the_documentation)
 	cr_assert_eq(conf.on_no_backend, SG_NO_BACKEND_RESET);
 	cr_assert_eq(conf.hold_timeout_ms, 2000);
 	cr_assert_eq(conf.rx_batch_ms, 1);
-	cr_assert_eq(conf.rx_ring_above, 50000);
+	cr_assert_eq(conf.rx_ring_above, 25000);
 	cr_assert_str_eq(conf.control_socket, "/run/synguard/control.sock");
 	cr_assert_str_eq(conf.user, "synguard");
 	cr_assert_eq(conf.log_level, SG_LOG_INFO);
@@ -256,7 +256,7 @@ static const struct numeric {
 	{ "backends[0].weight", 9, 1, 1000, "1" },
 	{ "hold_timeout_ms", 10, 1, 60000, "2000" },
 	{ "rx_batch_ms", 11, 0, 100, "1" },
-	{ "rx_ring_above", 12, 0, 10000000, "50000" },
+	{ "rx_ring_above", 12, 0, 10000000, "25000" },
 };
 #define NNUMERICS (sizeof(numerics) / sizeof(numerics[0]))
 
