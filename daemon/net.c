@@ -357,6 +357,19 @@ tap_fanout_set(int fd, int id, int flags)
 	return setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg));
 }
 
+/* Read PACKET_FANOUT back: id | type << 16 | flags << 24, or -1 (errno);
+ * the flags we set never reach the top bit, so a group reads as >= 0. */
+static int
+tap_fanout_get(int fd)
+{
+	int got;
+	socklen_t len = sizeof(got);
+
+	if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &got, &len) == -1)
+		return -1;
+	return got;
+}
+
 /*
  * Join a fanout group, or with NET_FANOUT_NEW make one whose id the kernel
  * picks among those free in the network namespace (so that two daemons in
@@ -376,7 +389,6 @@ tap_fanout(int fd, int fanout_id)
 {
 	int flags = PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
 	int id = fanout_id, r, got;
-	socklen_t len = sizeof(got);
 
 	if (fanout_id == NET_FANOUT_NEW) {
 		id = 0;
@@ -392,8 +404,7 @@ tap_fanout(int fd, int fanout_id)
 			errno = EOPNOTSUPP;
 		return -1;
 	}
-	/* PACKET_FANOUT reads back id | type << 16 | flags << 24. */
-	if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &got, &len) == -1)
+	if ((got = tap_fanout_get(fd)) == -1)
 		return -1;
 	if (((unsigned)got >> 24) & (PACKET_FANOUT_FLAG_UNIQUEID >> 8)) {
 		errno = EOPNOTSUPP;
@@ -405,12 +416,9 @@ tap_fanout(int fd, int fanout_id)
 int
 net_tap_fanout(int fd)
 {
-	int arg;
-	socklen_t len = sizeof(arg);
+	int got = tap_fanout_get(fd);
 
-	if (getsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, &len) == -1)
-		return -1;
-	return arg & 0xffff;
+	return got == -1 ? -1 : got & 0xffff;
 }
 
 int64_t

@@ -455,6 +455,16 @@ tap_filters(struct sg_worker *w)
 	return net_tap_pause(live == &w->tap ? w->plain.fd : w->tap.fd);
 }
 
+/* Start measuring the frame rate afresh, from now. */
+static void
+rate_restart(struct sg_worker *w)
+{
+	w->win_ms = w->beat_ms = w->now.mono_ms;
+	w->win_frames = 0;
+	w->beat_frames = w->stats.rx_frames;
+	w->calm_beats = 0;
+}
+
 /* Move to the ring, or back to reading frames as they come. */
 static void
 tap_switch(struct sg_worker *w, bool ring)
@@ -472,10 +482,7 @@ tap_switch(struct sg_worker *w, bool ring)
 		w->stats.rx_to_ring++;
 	else
 		w->stats.rx_to_plain++;
-	w->win_ms = w->beat_ms = w->now.mono_ms;
-	w->win_frames = 0;
-	w->beat_frames = w->stats.rx_frames;
-	w->calm_beats = 0;
+	rate_restart(w);
 }
 
 /* Reading frames as they come: past ring_above frames a second, over at
@@ -730,7 +737,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout[2],
 			goto fail;
 		}
 		/* Calm until the rate says otherwise. */
-		w->on_ring = w->ring_above == 0;
+		w->on_ring = false;
 		if (tap_filters(w) == -1) {
 			snprintf(err, errlen, "tap filter: %s",
 			    strerror(errno));
@@ -798,13 +805,9 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 		log_warnx("reload: rx_ring_above was 0 at start (the ring "
 		    "alone); reading frames as they come needs a restart");
 	if (w->ring_above != rc->conf->rx_ring_above) {
-		/* Measure the new rate afresh. */
 		clock_read(&w->now);
 		w->ring_above = rc->conf->rx_ring_above;
-		w->win_ms = w->beat_ms = w->now.mono_ms;
-		w->win_frames = 0;
-		w->beat_frames = w->stats.rx_frames;
-		w->calm_beats = 0;
+		rate_restart(w);
 		if (w->ring_above == 0)
 			tap_switch(w, true);
 	}
