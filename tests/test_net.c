@@ -600,16 +600,54 @@ Test(net, tap_set_ports_switches_the_filter)
 	cr_assert_eq(errno, EINVAL);
 }
 
+/*
+ * Read from nt taps until want frames came from them all, or 3 s passed.
+ * counts[k] gets how many tap k gave; each frame's source port goes to
+ * seen(k, sport) if it is given. Returns the total.
+ */
+static int
+read_taps(struct sg_tap *const *t, int nt, int want, int *counts,
+    void (*seen)(int k, uint16_t sport))
+{
+	struct pollfd pfd[4];
+	struct sg_frame f[8];
+	struct sg_test_seg s;
+	int64_t deadline = now_ms() + 3000;
+	int total = 0;
+
+	cr_assert(nt <= 4);
+	for (int k = 0; k < nt; k++) {
+		counts[k] = 0;
+		pfd[k].fd = t[k]->fd;
+		pfd[k].events = POLLIN;
+	}
+	while (total < want && now_ms() < deadline) {
+		poll(pfd, (nfds_t)nt, 50);
+		for (int k = 0; k < nt; k++) {
+			for (int i = 0; i < 8; i++)
+				f[i].data = bufs[i];
+			int got = net_tap_read(t[k], f, 8, 65536);
+			cr_assert_geq(got, 0);
+			for (int i = 0; seen != NULL && i < got; i++) {
+				cr_assert_eq(sg_test_parse(f[i].data, f[i].len,
+				    &s), 0);
+				seen(k, s.sport);
+			}
+			counts[k] += got;
+			total += got;
+		}
+	}
+	return total;
+}
+
 TAP_TEST(fanout_gives_each_segment_to_one_tap_of_the_group)
 {
 	uint16_t ports[] = { PORT };
-	struct sg_frame f[8];
 	struct sg_tx tx;
 	char err[256];
 	struct sg_tap a, b;
-	int i, na = 0, nb = 0, got;
-	int64_t deadline;
-	struct pollfd pfd[2];
+	struct sg_tap *t[2] = { &a, &b };
+	int i, n[2];
 
 	setup();
 	cr_assert_eq(net_tap_open(&a, ports, 1, 4242, batch_ms, err,
@@ -619,21 +657,8 @@ TAP_TEST(fanout_gives_each_segment_to_one_tap_of_the_group)
 	tx_open(&tx);
 	for (i = 0; i < 8; i++)
 		send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
-	deadline = now_ms() + 2000;
-	while (na + nb < 8 && now_ms() < deadline) {
-		pfd[0].fd = a.fd;
-		pfd[1].fd = b.fd;
-		pfd[0].events = pfd[1].events = POLLIN;
-		poll(pfd, 2, 100);
-		for (i = 0; i < 8; i++)
-			f[i].data = bufs[i];
-		if ((got = net_tap_read(&a, f, 8, 65536)) > 0)
-			na += got;
-		if ((got = net_tap_read(&b, f, 8, 65536)) > 0)
-			nb += got;
-	}
 	/* Each SYN once in the group, not once per tap. */
-	cr_assert_eq(na + nb, 8, "a %d b %d", na, nb);
+	cr_assert_eq(read_taps(t, 2, 8, n, NULL), 8, "a %d b %d", n[0], n[1]);
 }
 
 /*
@@ -643,13 +668,27 @@ TAP_TEST(fanout_gives_each_segment_to_one_tap_of_the_group)
  * segment comes up exactly once, from the tap of the worker it belongs
  * to; and again with the modes swapped.
  */
+/* What paired_fanout_... saw: which worker each of 64 source ports from
+ * paired_base came up at. */
+static uint8_t paired_seen[2][64];
+static unsigned paired_base;
+
+static void
+paired_note(int k, uint16_t sport)
+{
+	int j = (int)sport - (int)paired_base;
+
+	cr_assert(j >= 0 && j < 64, "port %u", sport);
+	cr_assert_eq(paired_seen[0][j] + paired_seen[1][j], 0,
+	    "port %u came up twice", sport);
+	paired_seen[k][j] = 1;
+}
+
 Test(net, paired_fanout_groups_give_each_segment_to_one_live_tap)
 {
 	uint16_t ports[] = { PORT };
-	static uint8_t seen[2][64];
 	struct sg_tap ring[2], plain[2];
 	struct sg_frame f[8];
-	struct sg_test_seg s;
 	struct sg_tx tx;
 	char err[256];
 
@@ -663,55 +702,27 @@ Test(net, paired_fanout_groups_give_each_segment_to_one_live_tap)
 	tx_open(&tx);
 	for (int swap = 0; swap < 2; swap++) {
 		/* Worker `live` reads through its ring, the other plainly. */
-		int live = swap;
+		int live = swap, n[2];
 		struct sg_tap *on[2] = { &ring[live], &plain[!live] };
 		struct sg_tap *off[2] = { &plain[live], &ring[!live] };
-		int n = 0;
 
 		for (int k = 0; k < 2; k++) {
 			cr_assert_eq(net_tap_set_ports(on[k]->fd, ports, 1), 0);
 			cr_assert_eq(net_tap_pause(off[k]->fd), 0);
 		}
-		memset(seen, 0, sizeof(seen));
+		memset(paired_seen, 0, sizeof(paired_seen));
+		paired_base = 20000 + 64 * (unsigned)swap;
 		for (int i = 0; i < 64; i++) {
 			struct sg_test_seg seg = seg_make(AF_INET,
-			    (uint16_t)(20000 + 64 * swap + i), PORT, SG_TCP_SYN,
-			    NULL);
+			    (uint16_t)(paired_base + (unsigned)i), PORT,
+			    SG_TCP_SYN, NULL);
 			seg_send(&tx, &seg);
 		}
-		int64_t deadline = now_ms() + 3000;
-		while (n < 64 && now_ms() < deadline) {
-			struct pollfd pfd[2] = {
-				{ .fd = on[0]->fd, .events = POLLIN },
-				{ .fd = on[1]->fd, .events = POLLIN },
-			};
-			poll(pfd, 2, 50);
-			for (int k = 0; k < 2; k++) {
-				int got;
-				for (int i = 0; i < 8; i++)
-					f[i].data = bufs[i];
-				got = net_tap_read(on[k], f, 8, 65536);
-				cr_assert_geq(got, 0);
-				for (int i = 0; i < got; i++) {
-					cr_assert_eq(sg_test_parse(f[i].data,
-					    f[i].len, &s), 0);
-					int j = s.sport - (20000 + 64 * swap);
-					cr_assert(j >= 0 && j < 64, "port %u",
-					    s.sport);
-					cr_assert_eq(seen[0][j] + seen[1][j], 0,
-					    "port %u came up twice", s.sport);
-					seen[k][j] = 1;
-					n++;
-				}
-			}
-		}
-		cr_assert_eq(n, 64, "round %d: %d of 64 came up", swap, n);
+		int got = read_taps(on, 2, 64, n, paired_note);
+		cr_assert_eq(got, 64, "round %d: %d of 64 came up", swap, got);
 		/* Both workers had some (the hash spreads 64 flows), and the
 		 * paused taps took nothing. */
-		int n0 = 0;
-		for (int j = 0; j < 64; j++)
-			n0 += seen[0][j];
-		cr_assert(n0 > 0 && n0 < 64, "worker split %d/64", n0);
+		cr_assert(n[0] > 0 && n[0] < 64, "worker split %d/64", n[0]);
 		for (int k = 0; k < 2; k++) {
 			for (int i = 0; i < 8; i++)
 				f[i].data = bufs[i];
@@ -732,7 +743,6 @@ Test(net, new_fanout_groups_get_ids_of_their_own)
 {
 	uint16_t ports[] = { PORT };
 	struct sg_tap a, b, c;
-	struct sg_frame f[8];
 	struct sg_tx tx;
 	char err[256];
 	int ida, idb, nac = 0, nb = 0;
@@ -756,26 +766,11 @@ Test(net, new_fanout_groups_get_ids_of_their_own)
 	for (int i = 0; i < 8; i++)
 		send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
 	/* Each group takes every SYN once: a and c share theirs. */
-	int64_t deadline = now_ms() + 2000;
-	while ((nac < 8 || nb < 8) && now_ms() < deadline) {
-		struct pollfd pfd[3] = {
-			{ .fd = a.fd, .events = POLLIN },
-			{ .fd = b.fd, .events = POLLIN },
-			{ .fd = c.fd, .events = POLLIN },
-		};
-		struct sg_tap *t[3] = { &a, &b, &c };
-		poll(pfd, 3, 50);
-		for (int k = 0; k < 3; k++) {
-			for (int i = 0; i < 8; i++)
-				f[i].data = bufs[i];
-			int got = net_tap_read(t[k], f, 8, 65536);
-			cr_assert_geq(got, 0);
-			if (k == 1)
-				nb += got;
-			else
-				nac += got;
-		}
-	}
+	struct sg_tap *t[3] = { &a, &b, &c };
+	int n[3];
+	(void)read_taps(t, 3, 16, n, NULL);
+	nac = n[0] + n[2];
+	nb = n[1];
 	cr_assert_eq(nac, 8, "group a: %d of 8", nac);
 	cr_assert_eq(nb, 8, "group b: %d of 8", nb);
 	net_tap_close(&a);
