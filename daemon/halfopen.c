@@ -12,7 +12,9 @@
  * Hashing: SipHash-2-4 of the whole tuple under a secret key, so a flood with
  * chosen addresses and ports cannot aim at one bucket (Linux hashes its
  * request sockets with a keyed hash for the same reason). Buckets are a power
- * of two >= capacity, so chains average under one entry.
+ * of two >= 2 * capacity, so chains average under half an entry even when the
+ * table is full; then, under a flood, nearly every lookup is a miss that
+ * walks a whole chain.
  *
  * Timers: an entry waiting after k retransmissions sits in FIFO k. Deadlines
  * appended to one FIFO are now + interval(k); the clock never goes back and
@@ -43,6 +45,8 @@
 #include "halfopen.h"
 
 #define NIL UINT32_MAX
+/* What a lookup reads of an entry: the tuple and the word with hnext. */
+#define LOOKUP_BYTES (offsetof(struct sg_halfopen_entry, client_isn))
 #define NQUEUES (HALFOPEN_MAX_RETRIES + 1)
 /* Deadlines are compared by signed 32-bit difference, which is right while
  * every pending deadline is less than 2^31 ms away; 2^30 leaves room. */
@@ -53,9 +57,12 @@
 static_assert(sizeof(struct sg_tuple) == 40, "tuple layout");
 static_assert(sizeof(struct sg_halfopen_entry) == HALFOPEN_ENTRY_SIZE,
               "half-open entry size is documented in halfopen.h");
-static_assert(offsetof(struct sg_halfopen_entry, optflags) == 72 &&
+static_assert(offsetof(struct sg_halfopen_entry, optflags) == 40 &&
+                  offsetof(struct sg_halfopen_entry, client_isn) == 44 &&
+                  offsetof(struct sg_halfopen_entry, wscale) == 72 &&
                   offsetof(struct sg_halfopen_entry, retries) == 76,
-              "each 24-bit link shares a word with a one-byte field");
+              "each 24-bit link shares a word with a one-byte field, and "
+              "the tuple and its chain link fill the first 44 bytes");
 static_assert(HALFOPEN_MAX_CAPACITY - 1 <= 0xffffff, "timer links are 24 bits");
 static_assert(2 * NQUEUES <= 32, "one busy bit per FIFO");
 
@@ -306,7 +313,7 @@ halfopen_new(uint32_t capacity, const struct sg_sipkey *k,
 
 	if (capacity == 0 || capacity > HALFOPEN_MAX_CAPACITY || k == NULL)
 		return NULL;
-	while (nbuckets < capacity)
+	while (nbuckets < 2 * (uint64_t)capacity)
 		nbuckets <<= 1;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -397,11 +404,16 @@ void
 halfopen_prefetch(const struct sg_halfopen *h, uint32_t bucket, bool deep)
 {
 	const uint32_t *b = &h->buckets[bucket & h->mask];
+	const struct sg_halfopen_entry *e;
 
-	if (!deep)
+	if (!deep) {
 		__builtin_prefetch(b);
-	else if (*b != NIL)
-		__builtin_prefetch(&h->entries[*b].tuple);
+	} else if (*b != NIL) {
+		/* The lookup's 44 bytes: one cache line or two. */
+		e = &h->entries[*b];
+		__builtin_prefetch(e);
+		__builtin_prefetch((const uint8_t *)e + LOOKUP_BYTES - 1);
+	}
 }
 
 struct sg_halfopen_entry *

@@ -27,14 +27,18 @@
 
 /*
  * One half-open connection: 80 bytes (HALFOPEN_ENTRY_SIZE, asserted in
- * halfopen.c), plus 4 bytes of bucket array per entry when the capacity is a
- * power of two (the bucket count is the next power of two >= capacity).
+ * halfopen.c), plus 8 bytes of bucket array per entry when the capacity is a
+ * power of two (the bucket count is the power of two >= 2 * capacity).
  *
- *   0  tuple (40)      40 client_isn   44 our_isn     48 ts_recent
- *  52  tsval           56 created_ms   60 deadline_ms 64 mss   66 our_mss
- *  68  wscale          69 hnext (24 bits)
- *  72  optflags        73 tprev (24 bits)
+ *   0  tuple (40)      40 optflags     41 hnext (24 bits)
+ *  44  client_isn      48 our_isn      52 ts_recent   56 tsval
+ *  60  created_ms      64 deadline_ms  68 mss         70 our_mss
+ *  72  wscale          73 tprev (24 bits)
  *  76  retries         77 tnext (24 bits)
+ *
+ * A lookup reads bytes 0-43 only (the tuple and the chain link), so under a
+ * flood, where nearly every lookup misses, each entry on a chain costs at
+ * most two cache lines, both prefetched for a chain's first entry.
  *
  * The links are entry indices; 24 bits cover the largest capacity, 2^24,
  * because no link needs a "none" value: timer FIFOs are circular and a hash
@@ -47,6 +51,8 @@
 
 struct sg_halfopen_entry {
 	struct sg_tuple tuple;
+	uint8_t optflags;     /* SG_OPT_* the SYN offered */
+	uint32_t hnext : 24;  /* internal: hash chain or free list */
 	uint32_t client_isn;  /* the SYN's sequence number */
 	uint32_t our_isn;     /* the SYN-ACK's sequence number */
 	uint32_t ts_recent;   /* the client's TSval from the SYN */
@@ -56,8 +62,6 @@ struct sg_halfopen_entry {
 	uint16_t mss;         /* client's MSS (536 if absent, RFC 9293) */
 	uint16_t our_mss;     /* the MSS our SYN-ACK offered */
 	uint8_t wscale;       /* client's window scale */
-	uint32_t hnext : 24;  /* internal: hash chain or free list */
-	uint8_t optflags;     /* SG_OPT_* the SYN offered */
 	uint32_t tprev : 24;  /* internal: timer FIFO, previous entry */
 	uint8_t retries;      /* SYN-ACKs retransmitted so far */
 	uint32_t tnext : 24;  /* internal: timer FIFO, next entry */
