@@ -41,59 +41,67 @@ struct sg_control {
 	uint64_t refused; /* clients turned away at the limit */
 };
 
-struct counter_desc {
+struct figure_desc {
 	const char *name;
 	const char *help;
 	size_t offset;
 };
 
-static const struct counter_desc counters[] = {
+static const struct figure_desc counters[] = {
 #define SG_COUNTER_DESC(n, h) {#n, h, offsetof(struct sg_stats, n)},
 	SG_COUNTERS(SG_COUNTER_DESC)
 #undef SG_COUNTER_DESC
 };
 
+static const struct figure_desc gauges[] = {
+#define SG_GAUGE_DESC(n, h) {#n, h, offsetof(struct sg_gauges, n)},
+	SG_GAUGES(SG_GAUGE_DESC)
+#undef SG_GAUGE_DESC
+};
+
+#define NFIGURES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* One figure: a table line, or its Prometheus HELP, TYPE and sample. */
+static void
+figure_format(struct evbuffer *out, const struct figure_desc *d,
+    const void *from, int prometheus, bool counter)
+{
+	const char *sfx = counter ? "_total" : "";
+	uint64_t v;
+
+	memcpy(&v, (const char *)from + d->offset, sizeof(v));
+	if (!prometheus)
+		evbuffer_add_printf(out, "%-24s %20" PRIu64 "\n", d->name, v);
+	else
+		evbuffer_add_printf(out, "# HELP synguard_%s%s %s.\n"
+		    "# TYPE synguard_%s%s %s\nsynguard_%s%s %" PRIu64 "\n",
+		    d->name, sfx, d->help, d->name, sfx,
+		    counter ? "counter" : "gauge", d->name, sfx, v);
+}
+
 void
 control_format_stats(struct evbuffer *out, const struct sg_stats *s,
-    uint64_t halfopen, uint64_t memory, int prometheus)
+    const struct sg_gauges *g, int prometheus)
 {
-	size_t n = sizeof(counters) / sizeof(counters[0]);
+	size_t i;
+	int r;
 
-	for (size_t i = 0; i < n; i++) {
-		uint64_t v;
-		memcpy(&v, (const char *)s + counters[i].offset, sizeof(v));
-		if (prometheus)
-			evbuffer_add_printf(out,
-			    "# HELP synguard_%s_total %s.\n"
-			    "# TYPE synguard_%s_total counter\n"
-			    "synguard_%s_total %" PRIu64 "\n",
-			    counters[i].name, counters[i].help,
-			    counters[i].name, counters[i].name, v);
-		else
-			evbuffer_add_printf(out, "%-24s %20" PRIu64 "\n",
-			    counters[i].name, v);
-	}
+	for (i = 0; i < NFIGURES(counters); i++)
+		figure_format(out, &counters[i], s, prometheus, true);
 	if (prometheus) {
 		evbuffer_add_printf(out,
 		    "# HELP synguard_drops_total Segments dropped, by reason.\n"
 		    "# TYPE synguard_drops_total counter\n");
-		for (int r = 1; r < SG_R__COUNT; r++)
+		for (r = 1; r < SG_R__COUNT; r++)
 			evbuffer_add_printf(out,
 			    "synguard_drops_total{reason=\"%s\"} %" PRIu64 "\n",
 			    reason_name(r), s->drops[r]);
-		evbuffer_add_printf(out,
-		    "# HELP synguard_halfopen_entries Half-open entries now.\n"
-		    "# TYPE synguard_halfopen_entries gauge\n"
-		    "synguard_halfopen_entries %" PRIu64 "\n"
-		    "# HELP synguard_memory_bytes Bytes the workers allocated: half-open tables and receive buffers.\n"
-		    "# TYPE synguard_memory_bytes gauge\n"
-		    "synguard_memory_bytes %" PRIu64 "\n", halfopen, memory);
-		return;
 	}
-	evbuffer_add_printf(out, "%-24s %20" PRIu64 "\n", "halfopen_entries",
-	    halfopen);
-	evbuffer_add_printf(out, "%-24s %20" PRIu64 "\n", "memory_bytes", memory);
-	for (int r = 1; r < SG_R__COUNT; r++)
+	for (i = 0; i < NFIGURES(gauges); i++)
+		figure_format(out, &gauges[i], g, prometheus, false);
+	if (prometheus)
+		return;
+	for (r = 1; r < SG_R__COUNT; r++)
 		evbuffer_add_printf(out, "drop_%-19s %20" PRIu64 "\n",
 		    reason_name(r), s->drops[r]);
 }
@@ -123,10 +131,10 @@ control_handle(const struct sg_control_ops *ops, void *arg, const char *line,
 #define IS(cmd) (len == sizeof(cmd) - 1 && memcmp(line, cmd, len) == 0)
 	if (IS("stats") || IS("stats prometheus")) {
 		struct sg_stats s;
-		uint64_t halfopen = 0, memory = 0;
-		ops->stats(arg, &s, &halfopen, &memory);
+		struct sg_gauges g;
+		ops->stats(arg, &s, &g);
 		evbuffer_add_printf(out, "ok\n");
-		control_format_stats(out, &s, halfopen, memory, len > 5);
+		control_format_stats(out, &s, &g, len > 5);
 	} else if (IS("backends")) {
 		evbuffer_add_printf(out, "ok\n");
 		ops->backends(arg, out);

@@ -24,9 +24,8 @@ struct sg_control;
 
 /* What the control socket asks of the daemon. */
 struct sg_control_ops {
-	/* Sum of every worker's counters and the half-open entries. */
-	void (*stats)(void *arg, struct sg_stats *out, uint64_t *halfopen,
-	    uint64_t *memory);
+	/* Every worker's counters and gauges, summed. */
+	void (*stats)(void *arg, struct sg_stats *out, struct sg_gauges *g);
 	/* Append one line per backend: name state handed failed connects. */
 	void (*backends)(void *arg, struct evbuffer *out);
 	/* Re-read the configuration; 0 or -1 with a message in err. */
@@ -46,8 +45,9 @@ void control_free(struct sg_control *c);
 int control_handle(const struct sg_control_ops *ops, void *arg,
     const char *line, size_t len, struct evbuffer *out);
 
-/* Write the counters in a readable table, or Prometheus text format. */
+/* Write the counters and gauges in a readable table, or Prometheus text
+ * format. */
 void control_format_stats(struct evbuffer *out, const struct sg_stats *s,
-    uint64_t halfopen, uint64_t memory, int prometheus);
+    const struct sg_gauges *g, int prometheus);
 
 #endif

@@ -325,32 +325,31 @@ privileges_drop(struct sg_daemon *d)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
 }
 
-/* Sum every worker's counters. */
+/* Sum every worker's counters and gauges. */
 static void
-stats_sum(struct sg_daemon *d, struct sg_stats *out, uint64_t *halfopen,
-    uint64_t *memory)
+stats_sum(struct sg_daemon *d, struct sg_stats *out, struct sg_gauges *g)
 {
 	struct sg_stats s;
 
 	memset(out, 0, sizeof(*out));
-	*halfopen = *memory = 0;
+	memset(g, 0, sizeof(*g));
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		worker_stats(d->workers[i], &s);
 		uint64_t *dst = (uint64_t *)out;
 		const uint64_t *src = (const uint64_t *)&s;
 		for (size_t k = 0; k < sizeof(s) / sizeof(uint64_t); k++)
 			dst[k] += src[k];
-		*halfopen += worker_halfopen(d->workers[i]);
-		*memory += worker_memory(d->workers[i]);
+		g->halfopen_entries += worker_halfopen(d->workers[i]);
+		g->memory_bytes += worker_memory(d->workers[i]);
+		g->rx_ring_workers += worker_on_ring(d->workers[i]);
 	}
 }
 
-/* Control: the counters. */
+/* Control: the counters and gauges. */
 static void
-ctl_stats(void *arg, struct sg_stats *out, uint64_t *halfopen,
-    uint64_t *memory)
+ctl_stats(void *arg, struct sg_stats *out, struct sg_gauges *g)
 {
-	stats_sum(arg, out, halfopen, memory);
+	stats_sum(arg, out, g);
 }
 
 /* Per backend: how many workers are connected to it, and its counts. */
@@ -426,10 +425,10 @@ static void
 status_update(struct sg_daemon *d, int ready)
 {
 	struct sg_stats s;
-	uint64_t halfopen, memory;
+	struct sg_gauges g;
 	char be[256], status[1024];
 
-	stats_sum(d, &s, &halfopen, &memory);
+	stats_sum(d, &s, &g);
 	backends_line(d, be, sizeof(be));
 #define RATE(f) (s.f > d->last.f ? (s.f - d->last.f) / STATUS_INTERVAL_S : 0)
 	if (d->reload_error[0] != '\0')
@@ -438,7 +437,8 @@ status_update(struct sg_daemon *d, int ready)
 	else
 		snprintf(status, sizeof(status), "%" PRIu64 " SYN/s, %" PRIu64
 		    " half-open, %" PRIu64 " cookies/s, %" PRIu64 " handoffs/s; "
-		    "backends: %s", ready ? 0 : RATE(syn_received), halfopen,
+		    "backends: %s", ready ? 0 : RATE(syn_received),
+		    g.halfopen_entries,
 		    ready ? 0 : RATE(cookie_sent), ready ? 0 : RATE(handoff), be);
 #undef RATE
 	d->last = s;
@@ -453,11 +453,12 @@ static void
 summary_log(struct sg_daemon *d)
 {
 	struct sg_stats s;
-	uint64_t halfopen, memory, total = 0;
+	struct sg_gauges g;
+	uint64_t total = 0;
 	char buf[900];
 	size_t n = 0;
 
-	stats_sum(d, &s, &halfopen, &memory);
+	stats_sum(d, &s, &g);
 	buf[0] = '\0';
 	for (int r = 1; r < SG_R__COUNT && n < sizeof(buf); r++) {
 		uint64_t delta = s.drops[r] - d->summarized.drops[r];

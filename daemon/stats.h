@@ -50,8 +50,21 @@
 struct sg_stats {
 #define SG_STATS_FIELD(name, help) uint64_t name;
 	SG_COUNTERS(SG_STATS_FIELD)
-#undef SG_STATS_FIELD
 	uint64_t drops[SG_R__COUNT];
+};
+
+/* Gauges: figures of the moment, summed over the workers. Prometheus
+ * exposes each as synguard_<name>. */
+#define SG_GAUGES(X)                                                         \
+	X(halfopen_entries, "half-open entries now")                         \
+	X(memory_bytes, "bytes the workers allocated: half-open tables and " \
+			"receive buffers")                                   \
+	X(rx_ring_workers, "workers reading from their receive ring now "    \
+			   "(the others read each segment as it comes)")
+
+struct sg_gauges {
+	SG_GAUGES(SG_STATS_FIELD)
+#undef SG_STATS_FIELD
 };
 
 #endif

@@ -471,10 +471,12 @@ tap_switch(struct sg_worker *w, bool ring)
 {
 	if (w->plain.fd == -1 || w->on_ring == ring)
 		return;
-	w->on_ring = ring;
+	/* Atomic stores: worker_on_ring reads on_ring from the main
+	 * thread. */
+	__atomic_store_n(&w->on_ring, ring, __ATOMIC_RELAXED);
 	if (tap_filters(w) == -1) {
 		log_warn("worker %u: tap filters not switched", w->id);
-		w->on_ring = !ring;
+		__atomic_store_n(&w->on_ring, !ring, __ATOMIC_RELAXED);
 		(void)tap_filters(w);
 		return;
 	}
@@ -888,6 +890,15 @@ worker_stats(const struct sg_worker *w, struct sg_stats *out)
 	uint64_t expired = pool_held_expired(w->pool);
 	out->handoff -= expired;
 	out->handoff_reset += expired;
+}
+
+unsigned
+worker_on_ring(const struct sg_worker *w)
+{
+	bool ring = w->plain.fd == -1 ||
+	    __atomic_load_n(&w->on_ring, __ATOMIC_RELAXED);
+
+	return ring && w->tap.ring != NULL;
 }
 
 uint32_t

@@ -50,6 +50,8 @@ void worker_free(struct sg_worker *w);
 /* Copy the worker's counters (read while it runs: figures only). */
 void worker_stats(const struct sg_worker *w, struct sg_stats *out);
 uint32_t worker_halfopen(const struct sg_worker *w);
+/* 1 if the worker reads from its receive ring now, else 0. */
+unsigned worker_on_ring(const struct sg_worker *w);
 size_t worker_memory(const struct sg_worker *w);
 struct sg_pool *worker_pool(struct sg_worker *w);
 

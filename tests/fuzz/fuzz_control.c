@@ -25,10 +25,9 @@ struct fake {
 	int calls;
 };
 
-/* Counters filled from the input's bytes. */
+/* Counters filled from the input's bytes; gauges at the extremes. */
 static void
-fake_stats(void *arg, struct sg_stats *out, uint64_t *halfopen,
-    uint64_t *memory)
+fake_stats(void *arg, struct sg_stats *out, struct sg_gauges *g)
 {
 	struct fake *f = arg;
 	uint8_t *p = (uint8_t *)out;
@@ -36,8 +35,9 @@ fake_stats(void *arg, struct sg_stats *out, uint64_t *halfopen,
 	f->calls++;
 	for (size_t i = 0; i < sizeof(*out); i++)
 		p[i] = f->size > 0 ? f->data[i % f->size] : (uint8_t)i;
-	*halfopen = f->size;
-	*memory = UINT64_MAX;
+	g->halfopen_entries = f->size;
+	g->memory_bytes = UINT64_MAX;
+	g->rx_ring_workers = 0;
 }
 
 /* Two backends, one of them named after the request. */

@@ -16,6 +16,7 @@ SG_LISTEN='{ address = "0.0.0.0"; port = 8080; }, { address = "::"; port = 8080;
 start_synguard "$WORK/sg.conf"
 
 fds_before=$(ls /proc/$SG_PID/fd | wc -l)
+[ "$(stat rx_ring_workers)" -eq 0 ] || fail "a calm worker started on its ring"
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 1000 -c 1 -s 64) ||
 	fail "sequential: $out"
 echo "1000 sequential: $out"
@@ -27,9 +28,33 @@ out=$(C python3 "$TOOLS/sgclient.py" echo $SRV6 8080 -n 50 -c 5 -s 64) ||
 [ "$(stat handoff)" -eq 1250 ] || fail "handoff counter $(stat handoff), want 1250"
 [ "$(stat rx_to_ring)" -ge 1 ] || fail "no worker moved to its ring under load"
 # Calm again: after a second below 75 frames/s, back to plain reading.
-wait_for 5 stat_ge rx_to_plain "$(stat rx_to_ring)" ||
-	fail "workers stayed on the ring: to_ring $(stat rx_to_ring), to_plain $(stat rx_to_plain)"
+wait_for 5 stat_is rx_ring_workers 0 ||
+	fail "$(stat rx_ring_workers) workers stayed on the ring"
+[ "$(stat rx_to_plain)" -eq "$(stat rx_to_ring)" ] ||
+	fail "moves: to the ring $(stat rx_to_ring), back $(stat rx_to_plain)"
 echo "moves: to the ring $(stat rx_to_ring), back $(stat rx_to_plain)"
+
+# The same figures for Prometheus: every counter of the table as
+# synguard_NAME_total, every gauge as synguard_NAME, each with its HELP
+# and TYPE, and the drops by reason.
+table=$("$SYNGUARDCTL" -s "$WORK/control.sock" stats) || fail "stats"
+prom=$("$SYNGUARDCTL" -s "$WORK/control.sock" stats --prometheus) ||
+	fail "stats --prometheus"
+echo "$table" | awk '$1 != "ok" && $1 !~ /^drop_/ { print $1 }' >"$WORK/names"
+[ "$(wc -l <"$WORK/names")" -ge 25 ] || fail "stats lists $(wc -l <"$WORK/names") figures"
+while read -r n; do
+	case $n in
+	halfopen_entries|memory_bytes|rx_ring_workers) m=synguard_$n t=gauge ;;
+	*) m=synguard_${n}_total t=counter ;;
+	esac
+	echo "$prom" | grep -q "^# HELP $m [^ ]" || fail "no HELP for $m"
+	echo "$prom" | grep -qx "# TYPE $m $t" || fail "$m is not a $t"
+	[ "$(echo "$prom" | grep -c "^$m [0-9][0-9]*\$")" -eq 1 ] ||
+		fail "not one sample of $m"
+done <"$WORK/names"
+[ "$(echo "$prom" | grep -c '^synguard_drops_total{reason="[a-z0-9_]*"} [0-9]')" -eq \
+    "$(echo "$table" | grep -c '^drop_')" ] || fail "drops by reason differ"
+echo "$prom" | grep -qx "synguard_rx_ring_workers 0" || fail "rx_ring_workers for Prometheus"
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 20 -c 1 -s 64) ||
 	fail "after the moves: $out"
 fds_after=$(ls /proc/$SG_PID/fd | wc -l)
