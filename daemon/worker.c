@@ -25,6 +25,7 @@
 #include "log.h"
 #include "net.h"
 #include "repair.h"
+#include "rxrate.h"
 #include "siphash.h"
 #include "worker.h"
 
@@ -75,11 +76,7 @@ struct sg_worker {
 	struct sg_tap plain;
 	bool on_ring;
 	uint32_t ring_above;   /* rx_ring_above; 0: always the ring */
-	uint64_t win_ms;       /* on plain: the rate window's start, */
-	uint32_t win_frames;   /* and the frames read in it */
-	uint64_t beat_frames;  /* on the ring: rx_frames at the last beat, */
-	uint64_t beat_ms;      /* when that was, */
-	unsigned calm_beats;   /* and beats in a row that were calm */
+	struct sg_rxrate rate; /* when to move between the two */
 	struct sg_tx tx;
 	struct sg_engine *engine;
 	struct sg_pool *pool;
@@ -459,10 +456,7 @@ tap_filters(struct sg_worker *w)
 static void
 rate_restart(struct sg_worker *w)
 {
-	w->win_ms = w->beat_ms = w->now.mono_ms;
-	w->win_frames = 0;
-	w->beat_frames = w->stats.rx_frames;
-	w->calm_beats = 0;
+	rxrate_restart(&w->rate, w->now.mono_ms, w->stats.rx_frames);
 }
 
 /* Move to the ring, or back to reading frames as they come. */
@@ -487,42 +481,24 @@ tap_switch(struct sg_worker *w, bool ring)
 	rate_restart(w);
 }
 
-/* Reading frames as they come: past ring_above frames a second, over at
- * least 10 ms, move to the ring. */
+/* Reading frames as they come, n more read: to the ring if the rate says
+ * so (rxrate.h). */
 static void
 rate_up(struct sg_worker *w, unsigned n)
 {
-	uint64_t ms;
-
-	if (w->on_ring || w->plain.fd == -1)
-		return;
-	w->win_frames += n;
-	ms = w->now.mono_ms - w->win_ms;
-	if (ms < 10)
-		return;
-	if ((uint64_t)w->win_frames * 1000 > (uint64_t)w->ring_above * ms)
+	if (!w->on_ring && w->plain.fd != -1 && w->ring_above > 0 &&
+	    rxrate_up(&w->rate, w->now.mono_ms, n, w->ring_above))
 		tap_switch(w, true);
-	w->win_ms = w->now.mono_ms;
-	w->win_frames = 0;
 }
 
-/* On a beat, reading through the ring: after two beats in a row (a
- * second) below a quarter of ring_above frames a second, move back. */
+/* On a beat, reading through the ring: back if the rate says so. */
 static void
 rate_down(struct sg_worker *w)
 {
-	uint64_t ms = w->now.mono_ms - w->beat_ms;
-	uint64_t frames = w->stats.rx_frames - w->beat_frames;
-
-	if (!w->on_ring || w->plain.fd == -1 || w->ring_above == 0 || ms == 0)
-		return;
-	w->beat_ms = w->now.mono_ms;
-	w->beat_frames = w->stats.rx_frames;
-	if (frames * 1000 * 4 < (uint64_t)w->ring_above * ms) {
-		if (++w->calm_beats >= 2)
-			tap_switch(w, false);
-	} else
-		w->calm_beats = 0;
+	if (w->on_ring && w->plain.fd != -1 &&
+	    rxrate_down(&w->rate, w->now.mono_ms, w->stats.rx_frames,
+	    w->ring_above))
+		tap_switch(w, false);
 }
 
 /* Drain a tap in batches. */
