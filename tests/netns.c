@@ -113,6 +113,19 @@ sg_test_netns(void)
 	return lo_up();
 }
 
+int
+sg_test_sysctl(const char *name, const char *value)
+{
+	char path[256];
+
+	if (snprintf(path, sizeof(path), "/proc/sys/%s", name) >=
+	    (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return write_file(path, value);
+}
+
 /* Write the TCP options of s; returns their length (a multiple of 4). */
 static size_t
 build_opts(const struct sg_test_seg *s, uint8_t *o)

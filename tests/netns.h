@@ -18,6 +18,10 @@
  */
 int sg_test_netns(void);
 
+/* Set a sysctl of the namespace entered above: name as under /proc/sys
+ * ("net/ipv4/tcp_early_retrans"). 0, or -1 with errno. */
+int sg_test_sysctl(const char *name, const char *value);
+
 /* One TCP segment, written or read by the helpers below. */
 struct sg_test_seg {
 	int family;           /* AF_INET or AF_INET6 */
