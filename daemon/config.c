@@ -41,8 +41,8 @@
 /*
  * The half-open table cannot hold more than 2^24 entries (its timer links
  * are 24 bits, halfopen.h). That is already 1.4 GiB at 80 bytes an entry
- * plus two 4-byte hash buckets; a bigger queue would only give a flood more memory
- * to fill, and cookies take over when it is full anyway.
+ * plus two 4-byte hash buckets; a bigger queue would only give a flood more
+ * memory to fill, and cookies take over when it is full anyway.
  */
 #ifdef HALFOPEN_MAX_CAPACITY
 #define QUEUE_MAX HALFOPEN_MAX_CAPACITY

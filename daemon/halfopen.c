@@ -13,8 +13,8 @@
  * chosen addresses and ports cannot aim at one bucket (Linux hashes its
  * request sockets with a keyed hash for the same reason). Buckets are a power
  * of two >= 2 * capacity, so chains average under half an entry even when the
- * table is full; then, under a flood, nearly every lookup is a miss that
- * walks a whole chain.
+ * table is full, as it is under a flood, when nearly every lookup is a miss
+ * that walks a whole chain.
  *
  * Timers: an entry waiting after k retransmissions sits in FIFO k. Deadlines
  * appended to one FIFO are now + interval(k); the clock never goes back and
