@@ -7,7 +7,7 @@ rxrate_restart(struct sg_rxrate *r, uint64_t now_ms, uint64_t frames)
 {
 	r->win_ms = r->beat_ms = now_ms;
 	r->win_frames = 0;
-	r->hot = 0;
+	r->span_n = r->span_next = 0;
 	r->beat_frames = frames;
 	r->calm = 0;
 }
@@ -15,7 +15,8 @@ rxrate_restart(struct sg_rxrate *r, uint64_t now_ms, uint64_t frames)
 bool
 rxrate_up(struct sg_rxrate *r, uint64_t now_ms, unsigned n, uint32_t above)
 {
-	uint64_t ms, f;
+	uint64_t ms, f, span_f = 0, span_ms = 0;
+	unsigned i;
 
 	r->win_frames = n > UINT32_MAX - r->win_frames ? UINT32_MAX :
 	    r->win_frames + n;
@@ -28,17 +29,27 @@ rxrate_up(struct sg_rxrate *r, uint64_t now_ms, unsigned n, uint32_t above)
 	ms = now_ms - r->win_ms;
 	if (ms < RXRATE_WINDOW_MS)
 		return false;
-	/* Frames a second against above, without dividing. */
-	f = (uint64_t)r->win_frames * 1000;
+	if (ms > UINT32_MAX)
+		ms = UINT32_MAX;
+	f = r->win_frames;
 	r->win_ms = now_ms;
 	r->win_frames = 0;
-	if (f <= (uint64_t)above * ms) {
-		r->hot = 0;
+	r->span_frames[r->span_next] = (uint32_t)f;
+	r->span_ms[r->span_next] = (uint32_t)ms;
+	r->span_next = (r->span_next + 1) % RXRATE_SPAN_WINDOWS;
+	if (r->span_n < RXRATE_SPAN_WINDOWS)
+		r->span_n++;
+	/* Frames a second against above, without dividing (no product
+	 * exceeds 2^58). */
+	if (f * 1000 > (uint64_t)above * RXRATE_BURST * ms)
+		return true;
+	if (r->span_n < RXRATE_SPAN_WINDOWS)
 		return false;
+	for (i = 0; i < RXRATE_SPAN_WINDOWS; i++) {
+		span_f += r->span_frames[i];
+		span_ms += r->span_ms[i];
 	}
-	r->hot++;
-	return r->hot >= RXRATE_HOT_WINDOWS ||
-	    f > (uint64_t)above * RXRATE_BURST * ms;
+	return span_f * 1000 > (uint64_t)above * span_ms;
 }
 
 bool

@@ -43,7 +43,8 @@
 		      "connection's socket existed, handed to it again")     \
 	X(tx_errors, "segments the raw socket refused")                      \
 	X(rx_to_ring, "times a worker moved to its receive ring (its rate "  \
-		      "rose above rx_ring_above)")                           \
+		      "rose above rx_ring_above, or its plain tap dropped "  \
+		      "frames)")                                             \
 	X(rx_to_plain, "times a worker moved back to reading each segment "  \
 		       "as it comes (its rate stayed low for a second)")
 

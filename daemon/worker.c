@@ -482,11 +482,14 @@ tap_switch(struct sg_worker *w, bool ring)
 }
 
 /* Reading frames as they come, n more read: to the ring if the rate says
- * so (rxrate.h). */
+ * so (rxrate.h), or if rx_ring_above is 0 (a reload's move that failed is
+ * tried again). */
 static void
 rate_up(struct sg_worker *w, unsigned n)
 {
-	if (!w->on_ring && w->plain.fd != -1 && w->ring_above > 0 &&
+	if (w->on_ring || w->plain.fd == -1)
+		return;
+	if (w->ring_above == 0 ||
 	    rxrate_up(&w->rate, w->now.mono_ms, n, w->ring_above))
 		tap_switch(w, true);
 }
@@ -755,6 +758,8 @@ worker_new(unsigned id, unsigned nworkers, int fanout[2],
 		snprintf(err, errlen, "cannot register events");
 		goto fail;
 	}
+	clock_read(&w->now);
+	rate_restart(w);
 	return w;
 fail:
 	worker_free(w);

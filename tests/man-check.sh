@@ -65,7 +65,7 @@ counters=$(sed -n 's/^[[:space:]]*X(\([a-z_0-9]*\),.*/\1/p' "$DAEMON/stats.h")
 [ -n "$counters" ] || fail "found no counters in stats.h"
 for c in $counters; do
 	has_item "$MAN/synguardctl.8" "$c" Li ||
-		fail "synguardctl.8 does not document the counter $c"
+		fail "synguardctl.8 does not document the counter or gauge $c"
 done
 reasons=$(sed -n 's/.*X([A-Z0-9_]*, "\([a-z0-9_]*\)").*/\1/p' "$DAEMON/reason.h")
 [ -n "$reasons" ] || fail "found no drop reasons in reason.h"

@@ -121,8 +121,11 @@ hs_start(struct hs *h, int family)
 	 * windows or timestamps, shows as retransmissions on the timer or
 	 * after duplicate ACKs, which stay on.
 	 */
-	cr_assert_eq(sg_test_sysctl("net/ipv4/tcp_early_retrans", "0"), 0,
-	    "tcp_early_retrans: %s", strerror(errno));
+	if (sg_test_sysctl("net/ipv4/tcp_early_retrans", "0") == -1)
+		/* Kernels before 4.15 keep it global: not ours to change,
+		 * and the tests run as they are. */
+		cr_assert_eq(errno, ENOENT, "tcp_early_retrans: %s",
+		    strerror(errno));
 	h->shadow = net_shadow_open(family, addr, PORT, err, sizeof(err));
 	cr_assert_geq(h->shadow, 0, "%s", err);
 	cr_assert_eq(net_tap_open(&h->tap, &port, 1, -1, 1, err, sizeof(err)),

@@ -39,8 +39,12 @@ Test(rxrate, a_rate_above_the_threshold_moves_after_five_windows)
 {
 	unsigned ms = moves_after(2 * ABOVE, 1000);
 
-	cr_assert_eq(ms, RXRATE_HOT_WINDOWS * RXRATE_WINDOW_MS,
+	cr_assert_eq(ms, RXRATE_SPAN_WINDOWS * RXRATE_WINDOW_MS,
 	    "twice the threshold moved after %u ms", ms);
+	/* Just above it too. */
+	ms = moves_after(ABOVE + 1000, 1000);
+	cr_assert_eq(ms, RXRATE_SPAN_WINDOWS * RXRATE_WINDOW_MS,
+	    "just above the threshold moved after %u ms", ms);
 }
 
 Test(rxrate, a_rate_at_or_below_the_threshold_never_moves)
@@ -57,27 +61,60 @@ Test(rxrate, a_flood_four_times_the_threshold_moves_in_one_window)
 	cr_assert_eq(ms, RXRATE_WINDOW_MS, "moved after %u ms", ms);
 	/* Exactly four times is not more than four times. */
 	cr_assert_eq(moves_after(RXRATE_BURST * ABOVE, 1000),
-	    RXRATE_HOT_WINDOWS * RXRATE_WINDOW_MS);
+	    RXRATE_SPAN_WINDOWS * RXRATE_WINDOW_MS);
 }
 
-Test(rxrate, a_burst_shorter_than_five_windows_does_not_move)
+Test(rxrate, bursts_under_the_thresholds_worth_of_50_ms_do_not_move)
 {
 	struct sg_rxrate r;
 	uint64_t now = 1000;
 
 	rxrate_restart(&r, now, 0);
 	for (int round = 0; round < 20; round++) {
-		/* Four hot windows (three times the threshold), then a calm
-		 * one: the count of hot windows starts over each time. */
-		cr_assert(!feed(&r, &now, 3 * ABOVE,
-		    (RXRATE_HOT_WINDOWS - 1) * RXRATE_WINDOW_MS),
-		    "round %d: a burst of %d ms moved the worker", round,
-		    (RXRATE_HOT_WINDOWS - 1) * RXRATE_WINDOW_MS);
-		cr_assert(!feed(&r, &now, ABOVE / 10, RXRATE_WINDOW_MS));
+		/* 20 ms at twice the threshold (1,000 frames), then 80 ms at
+		 * a tenth of it: no 50 ms holds more than 1,250 frames,
+		 * the threshold's worth, however the windows fall. */
+		cr_assert(!feed(&r, &now, 2 * ABOVE, 2 * RXRATE_WINDOW_MS),
+		    "round %d: a burst moved the worker", round);
+		cr_assert(!feed(&r, &now, ABOVE / 10, 8 * RXRATE_WINDOW_MS),
+		    "round %d: the calm after a burst moved it", round);
 	}
-	/* One more hot window than that does move it. */
-	cr_assert(feed(&r, &now, 3 * ABOVE,
-	    RXRATE_HOT_WINDOWS * RXRATE_WINDOW_MS));
+}
+
+Test(rxrate, a_flood_that_pauses_now_and_then_still_moves)
+{
+	struct sg_rxrate r;
+	uint64_t now = 1000;
+	bool moved = false;
+
+	/* 40 ms at 3.9 times the threshold, 10 ms of nothing, over and
+	 * over: never four hot windows... in a row of five, but over the
+	 * last five windows the rate is 3.1 times the threshold. */
+	rxrate_restart(&r, now, 0);
+	for (int round = 0; round < 10 && !moved; round++) {
+		moved = feed(&r, &now, 39 * ABOVE / 10, 4 * RXRATE_WINDOW_MS);
+		if (!moved)
+			moved = feed(&r, &now, 0, RXRATE_WINDOW_MS);
+	}
+	cr_assert(moved, "a pulsing flood kept the worker reading plainly");
+	cr_assert_leq(now - 1000, 2 * RXRATE_SPAN_WINDOWS * RXRATE_WINDOW_MS,
+	    "moved only after %llu ms", (unsigned long long)(now - 1000));
+}
+
+Test(rxrate, a_long_quiet_window_counts_over_its_length)
+{
+	struct sg_rxrate r;
+	uint64_t now = 0;
+
+	rxrate_restart(&r, now, 0);
+	/* Four windows at twice the threshold, then a read after a 1 s
+	 * silence: the span is 1,040 ms long and calm. */
+	cr_assert(!feed(&r, &now, 2 * ABOVE, 4 * RXRATE_WINDOW_MS));
+	now += 1000;
+	cr_assert(!rxrate_up(&r, now, 10, ABOVE));
+	/* Five more busy windows push the silence out of the span. */
+	cr_assert(!feed(&r, &now, 2 * ABOVE, 4 * RXRATE_WINDOW_MS));
+	cr_assert(feed(&r, &now, 2 * ABOVE, RXRATE_WINDOW_MS));
 }
 
 Test(rxrate, reads_closer_than_a_window_add_up)
@@ -195,12 +232,12 @@ Test(rxrate, a_restart_forgets_what_was_counted)
 	rxrate_restart(&r, now, 0);
 	/* Four hot windows... */
 	cr_assert(!feed(&r, &now, 2 * ABOVE,
-	    (RXRATE_HOT_WINDOWS - 1) * RXRATE_WINDOW_MS));
+	    (RXRATE_SPAN_WINDOWS - 1) * RXRATE_WINDOW_MS));
 	/* ...a new threshold (a reload) starts over: four more are not
 	 * enough. */
 	rxrate_restart(&r, now, 0);
 	cr_assert(!feed(&r, &now, 2 * ABOVE,
-	    (RXRATE_HOT_WINDOWS - 1) * RXRATE_WINDOW_MS));
+	    (RXRATE_SPAN_WINDOWS - 1) * RXRATE_WINDOW_MS));
 	/* And a calm beat counted before a restart is forgotten too. */
 	rxrate_restart(&r, now, 0);
 	cr_assert(!rxrate_down(&r, now + 500, 0, ABOVE));

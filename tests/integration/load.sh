@@ -34,27 +34,36 @@ wait_for 5 stat_is rx_ring_workers 0 ||
 	fail "moves: to the ring $(stat rx_to_ring), back $(stat rx_to_plain)"
 echo "moves: to the ring $(stat rx_to_ring), back $(stat rx_to_plain)"
 
-# The same figures for Prometheus: every counter of the table as
-# synguard_NAME_total, every gauge as synguard_NAME, each with its HELP
-# and TYPE, and the drops by reason.
+# The same figures for Prometheus (the daemon is idle now, so they hold
+# still): every counter of the table as synguard_NAME_total and every gauge
+# as synguard_NAME, each with its HELP and TYPE and the table's value, the
+# drops by reason likewise, and no line of any other shape.
 table=$("$SYNGUARDCTL" -s "$WORK/control.sock" stats) || fail "stats"
 prom=$("$SYNGUARDCTL" -s "$WORK/control.sock" stats --prometheus) ||
 	fail "stats --prometheus"
-echo "$table" | awk '$1 != "ok" && $1 !~ /^drop_/ { print $1 }' >"$WORK/names"
+echo "$table" | awk '$1 != "ok" && $1 !~ /^drop_/ { print $1, $2 }' >"$WORK/names"
 [ "$(wc -l <"$WORK/names")" -ge 25 ] || fail "stats lists $(wc -l <"$WORK/names") figures"
-while read -r n; do
+while read -r n v; do
 	case $n in
 	halfopen_entries|memory_bytes|rx_ring_workers) m=synguard_$n t=gauge ;;
 	*) m=synguard_${n}_total t=counter ;;
 	esac
 	echo "$prom" | grep -q "^# HELP $m [^ ]" || fail "no HELP for $m"
 	echo "$prom" | grep -qx "# TYPE $m $t" || fail "$m is not a $t"
-	[ "$(echo "$prom" | grep -c "^$m [0-9][0-9]*\$")" -eq 1 ] ||
-		fail "not one sample of $m"
+	[ "$(echo "$prom" | grep -c "^$m ")" -eq 1 ] || fail "not one sample of $m"
+	echo "$prom" | grep -qx "$m $v" || fail "$m is not $v as in the table"
 done <"$WORK/names"
-[ "$(echo "$prom" | grep -c '^synguard_drops_total{reason="[a-z0-9_]*"} [0-9]')" -eq \
-    "$(echo "$table" | grep -c '^drop_')" ] || fail "drops by reason differ"
-echo "$prom" | grep -qx "synguard_rx_ring_workers 0" || fail "rx_ring_workers for Prometheus"
+echo "$prom" | grep -qx "synguard_handoff_total 1250" || fail "handoff for Prometheus"
+echo "$table" | sed -n 's/^drop_\([a-z0-9_]*\) *\([0-9]*\)$/\1 \2/p' >"$WORK/drops"
+[ "$(wc -l <"$WORK/drops")" -ge 10 ] || fail "stats lists $(wc -l <"$WORK/drops") drop reasons"
+while read -r r v; do
+	echo "$prom" | grep -qx "synguard_drops_total{reason=\"$r\"} $v" ||
+		fail "drops for $r are not $v as in the table"
+done <"$WORK/drops"
+[ "$(echo "$prom" | grep -c '^synguard_drops_total{')" -eq "$(wc -l <"$WORK/drops")" ] ||
+	fail "not one sample per drop reason"
+odd=$(echo "$prom" | grep -vE '^ok$|^# HELP synguard_[a-z_]+ [^\\]+$|^# TYPE synguard_[a-z_]+ (counter|gauge)$|^synguard_[a-z_]+ [0-9]+$|^synguard_drops_total\{reason="[a-z0-9_]+"\} [0-9]+$')
+[ -z "$odd" ] || fail "lines of no known shape: $odd"
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 20 -c 1 -s 64) ||
 	fail "after the moves: $out"
 fds_after=$(ls /proc/$SG_PID/fd | wc -l)
