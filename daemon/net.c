@@ -47,7 +47,7 @@
 #define NH_FRAGMENT 44
 #define NH_DSTOPTS 60
 
-/* Linux >= 6.9 (if_packet.h): a fanout group that outgoing packets skip. */
+/* Linux >= 6.2 (if_packet.h): a fanout group that outgoing packets skip. */
 #ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
 #define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
 #endif
@@ -376,8 +376,10 @@ tap_fanout_get(int fd)
  * one namespace never share a group and split each other's flows). Hash mode
  * sends every segment of a flow (the kernel's flow hash over the 4-tuple) to
  * the same socket, so a connection's SYN and ACK meet the same half-open
- * table. The group ignores outgoing packets (see tap_ignore_outgoing); a
- * kernel that refuses that flag takes the group without it.
+ * table. The group ignores outgoing packets, as net_tap_open asks of a tap
+ * outside any group (PACKET_IGNORE_OUTGOING, which a group member's own
+ * socket does not consult); a kernel that refuses that flag takes the group
+ * without it.
  *
  * A kernel without kernel-picked ids (before Linux 4.12) does not refuse
  * the flag: it keeps it among the group's flags, unused, and puts the tap
@@ -514,7 +516,8 @@ net_tap_open(struct sg_tap *tap, const uint16_t *ports, size_t nports,
 	 * of every packet the host sends (our SYN-ACKs first of all), only
 	 * for its filter to drop it: a clone, and with fanout a flow hash,
 	 * per packet, a sixth of a SYN's cost under a flood. Linux >= 4.20;
-	 * older kernels only pay that cost.
+	 * older kernels only pay that cost. In a fanout group the group's
+	 * own flag does this instead (tap_fanout).
 	 */
 	(void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on,
 	    sizeof(on));

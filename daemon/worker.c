@@ -426,11 +426,20 @@ tap_open(struct sg_tap *t, struct sg_worker *w, int *group, int own,
 	return 0;
 }
 
+/* Whether `tap` takes frames now, rather than `plain`. on_ring is read
+ * atomically: worker_on_ring asks from the main thread. */
+static bool
+tap_is_live(const struct sg_worker *w)
+{
+	return w->plain.fd == -1 ||
+	    __atomic_load_n(&w->on_ring, __ATOMIC_RELAXED);
+}
+
 /* The tap that takes frames now. */
 static struct sg_tap *
 tap_live(struct sg_worker *w)
 {
-	return w->plain.fd == -1 || w->on_ring ? &w->tap : &w->plain;
+	return tap_is_live(w) ? &w->tap : &w->plain;
 }
 
 /*
@@ -876,10 +885,7 @@ worker_stats(const struct sg_worker *w, struct sg_stats *out)
 unsigned
 worker_on_ring(const struct sg_worker *w)
 {
-	bool ring = w->plain.fd == -1 ||
-	    __atomic_load_n(&w->on_ring, __ATOMIC_RELAXED);
-
-	return ring && w->tap.ring != NULL;
+	return tap_is_live(w) && w->tap.ring != NULL;
 }
 
 uint32_t
