@@ -132,6 +132,15 @@ tx_open(struct sg_tx *tx)
 	cr_assert_eq(net_tx_open(tx, err, sizeof(err)), 0, "%s", err);
 }
 
+/* Read up to 8 frames from t into f[0..7], each into its own buffer. */
+static int
+tap_read8(struct sg_tap *t, struct sg_frame *f)
+{
+	for (int i = 0; i < 8; i++)
+		f[i].data = bufs[i];
+	return net_tap_read(t, f, 8, 65536);
+}
+
 /* Read frames into out[] until one to dport `marker` arrives (within 2 s);
  * returns how many came, the marker included (at most 8), or -1. */
 static int
@@ -290,9 +299,7 @@ TAP_TEST(tap_keeps_established_segments_in_the_kernel)
 		n = 0;
 		while (!marker && now_ms() < deadline) {
 			poll(&pfd, 1, 100);
-			for (int i = 0; i < 8; i++)
-				f[i].data = bufs[i];
-			int got = net_tap_read(t, f, 8, 65536);
+			int got = tap_read8(t, f);
 			cr_assert_geq(got, 0);
 			for (int i = 0; i < got; i++) {
 				cr_assert_eq(sg_test_parse(f[i].data, f[i].len,
@@ -624,9 +631,7 @@ read_taps(struct sg_tap *const *t, int nt, int want, int *counts,
 	while (total < want && now_ms() < deadline) {
 		poll(pfd, (nfds_t)nt, 50);
 		for (int k = 0; k < nt; k++) {
-			for (int i = 0; i < 8; i++)
-				f[i].data = bufs[i];
-			int got = net_tap_read(t[k], f, 8, 65536);
+			int got = tap_read8(t[k], f);
 			cr_assert_geq(got, 0);
 			for (int i = 0; seen != NULL && i < got; i++) {
 				cr_assert_eq(sg_test_parse(f[i].data, f[i].len,
@@ -723,12 +728,9 @@ Test(net, paired_fanout_groups_give_each_segment_to_one_live_tap)
 		/* Both workers had some (the hash spreads 64 flows), and the
 		 * paused taps took nothing. */
 		cr_assert(n[0] > 0 && n[0] < 64, "worker split %d/64", n[0]);
-		for (int k = 0; k < 2; k++) {
-			for (int i = 0; i < 8; i++)
-				f[i].data = bufs[i];
-			cr_assert_eq(net_tap_read(off[k], f, 8, 65536), 0,
+		for (int k = 0; k < 2; k++)
+			cr_assert_eq(tap_read8(off[k], f), 0,
 			    "a paused tap took a frame");
-		}
 	}
 	for (int k = 0; k < 2; k++) {
 		net_tap_close(&ring[k]);
