@@ -136,6 +136,11 @@ static const struct choice no_backend_modes[] = {
 	{ "hold", SG_NO_BACKEND_HOLD },
 	{ NULL, 0 },
 };
+static const struct choice tx_paths[] = {
+	{ "xdp", SG_TX_XDP },
+	{ "packet", SG_TX_PACKET },
+	{ NULL, 0 },
+};
 static const struct choice log_levels[] = {
 	{ "err", SG_LOG_ERR },
 	{ "warning", SG_LOG_WARNING },
@@ -150,6 +155,7 @@ static const struct field top_fields[] = {
 	F_INT("workers", struct sg_config, workers, 0, WORKERS_MAX),
 	F_INT("rx_batch_ms", struct sg_config, rx_batch_ms, 0, 100),
 	F_INT("rx_ring_above", struct sg_config, rx_ring_above, 0, 10000000),
+	F_CHOICE("tx_path", struct sg_config, tx_path, tx_paths),
 	F_SUB("handshake", set_handshake),
 	F_SUB("backends", set_backends),
 	F_CHOICE("on_no_backend", struct sg_config, on_no_backend,
@@ -715,6 +721,7 @@ set_choice(struct loader *l, const config_setting_t *s, const char *name,
 	_Static_assert(sizeof(enum sg_cookie_mode) == sizeof(int) &&
 	    sizeof(enum sg_backend_mode) == sizeof(int) &&
 	    sizeof(enum sg_no_backend) == sizeof(int) &&
+	    sizeof(enum sg_tx_path) == sizeof(int) &&
 	    sizeof(enum sg_log_level) == sizeof(int), "enums are ints");
 
 	choices_text(f->choices, allowed, sizeof(allowed));
@@ -1012,6 +1019,7 @@ config_defaults(struct sg_config *c)
 	c->workers = 0;
 	c->rx_batch_ms = 1;
 	c->rx_ring_above = 25000;
+	c->tx_path = SG_TX_XDP;
 	c->cookies = SG_COOKIES_AUTO;
 	c->queue_size = 65536;
 	c->synack_retries = 5;      /* as Linux's tcp_synack_retries */

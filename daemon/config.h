@@ -21,6 +21,7 @@
 enum sg_cookie_mode { SG_COOKIES_NEVER, SG_COOKIES_AUTO, SG_COOKIES_ALWAYS };
 enum sg_backend_mode { SG_BACKEND_FD, SG_BACKEND_PROXY };
 enum sg_no_backend { SG_NO_BACKEND_RESET, SG_NO_BACKEND_HOLD };
+enum sg_tx_path { SG_TX_XDP, SG_TX_PACKET };
 enum sg_log_level {
 	SG_LOG_ERR = 3, /* syslog priorities, as the journal wants them */
 	SG_LOG_WARNING = 4,
@@ -57,6 +58,7 @@ struct sg_config {
 				      ring, each segment read as it comes */
 	uint32_t rx_ring_above;    /* frames/s per worker above which it
 				      reads through the ring; 0: always */
+	enum sg_tx_path tx_path;   /* how replies to a hop leave */
 
 	/* handshake { } */
 	enum sg_cookie_mode cookies;

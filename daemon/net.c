@@ -761,6 +761,9 @@ tx_packet_socket(void)
 int
 net_tx_open(struct sg_tx *tx, char *err, size_t errlen)
 {
+	memset(tx, 0, sizeof(*tx));
+	for (unsigned i = 0; i < NET_TX_XSK; i++)
+		tx->xsk[i].x.fd = -1;
 	tx->fdll = tx_packet_socket();
 	if (tx->fdll == -1) {
 		net_err(err, errlen, "AF_PACKET sending socket: %s",
@@ -791,6 +794,7 @@ net_tx_open(struct sg_tx *tx, char *err, size_t errlen)
 void
 net_tx_close(struct sg_tx *tx)
 {
+	net_tx_xdp(tx, false, 0);
 	if (tx->fd4 != -1)
 		close(tx->fd4);
 	if (tx->fd6 != -1)
@@ -798,6 +802,120 @@ net_tx_close(struct sg_tx *tx)
 	if (tx->fdll != -1)
 		close(tx->fdll);
 	tx->fd4 = tx->fd6 = tx->fdll = -1;
+}
+
+void
+net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue)
+{
+	for (unsigned i = 0; i < NET_TX_XSK; i++) {
+		if (tx->xsk[i].x.fd != -1 && (!on || queue != tx->xdp_queue))
+			xsk_close(&tx->xsk[i].x);
+		tx->xsk[i].retry_ms = 0;
+		tx->xsk[i].err = 0;
+	}
+	tx->xdp = on;
+	tx->xdp_queue = queue;
+}
+
+void
+net_tx_refresh(struct sg_tx *tx)
+{
+	for (unsigned i = 0; i < NET_TX_XSK; i++)
+		if (tx->xsk[i].x.fd != -1 && xsk_refresh(&tx->xsk[i].x) == -1)
+			xsk_close(&tx->xsk[i].x);
+}
+
+static uint64_t
+coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* An interface's AF_XDP socket could not be had, or failed: send to it
+ * another way for a while, and say why, unless that was said last time. A
+ * queue is busy for a moment after its last socket closed (the kernel lets
+ * it go later): try that again soon. */
+static void
+tx_xsk_failed(struct sg_tx *tx, int slot, int ifindex, int err)
+{
+	if (tx->xsk[slot].x.ifindex != ifindex || tx->xsk[slot].err != err) {
+		tx->xdp_err = err;
+		tx->xdp_err_ifindex = ifindex;
+	}
+	tx->xsk[slot].x.ifindex = ifindex;
+	tx->xsk[slot].err = err;
+	tx->xsk[slot].retry_ms = coarse_ms() + (err == EBUSY ?
+	    NET_TX_XSK_BUSY_MS : NET_TX_XSK_RETRY_MS);
+}
+
+/*
+ * The slot of an interface's AF_XDP socket: open, or opened now; -1 when
+ * it is not to be had, or not tried again yet. A slot is free when its
+ * socket is closed and not waiting to be tried again.
+ */
+static int
+tx_xsk(struct sg_tx *tx, int ifindex)
+{
+	int freeslot = -1;
+	uint64_t now = 0;
+
+	for (unsigned i = 0; i < NET_TX_XSK; i++) {
+		const struct sg_xsk *x = &tx->xsk[i].x;
+		if (x->fd != -1) {
+			if (x->ifindex == ifindex)
+				return (int)i;
+			continue;
+		}
+		if (tx->xsk[i].retry_ms != 0) {
+			if (now == 0)
+				now = coarse_ms();
+			if (now < tx->xsk[i].retry_ms) {
+				if (x->ifindex == ifindex)
+					return -1;
+				continue;
+			}
+		}
+		/* Free: the one that last failed for it, else the first. */
+		if (freeslot == -1 || x->ifindex == ifindex)
+			freeslot = (int)i;
+	}
+	if (freeslot == -1)
+		return -1;
+	int last = tx->xsk[freeslot].x.ifindex;
+	if (xsk_open(&tx->xsk[freeslot].x, ifindex, tx->xdp_queue) == 0) {
+		tx->xsk[freeslot].retry_ms = 0;
+		tx->xsk[freeslot].err = 0;
+		return freeslot;
+	}
+	int e = errno;
+	tx->xsk[freeslot].x.ifindex = last; /* xsk_open cleared it */
+	tx_xsk_failed(tx, freeslot, ifindex, e);
+	return -1;
+}
+
+/* Send the leading packets that go to hops[0]'s interface through its
+ * AF_XDP socket: how many went. */
+static unsigned
+tx_hops_xdp(struct sg_tx *tx, const uint8_t *const *pkts, const size_t *lens,
+    const struct sg_hop *hops, unsigned n)
+{
+	unsigned run = 1;
+	int slot, sent;
+
+	while (run < n && hops[run].ifindex == hops[0].ifindex)
+		run++;
+	if ((slot = tx_xsk(tx, hops[0].ifindex)) == -1)
+		return 0;
+	sent = xsk_send(&tx->xsk[slot].x, pkts, lens, hops, run);
+	if (tx->xsk[slot].x.broken) {
+		xsk_close(&tx->xsk[slot].x);
+		tx_xsk_failed(tx, slot, hops[0].ifindex, ENETDOWN);
+	}
+	tx->xdp_sent += (unsigned)sent;
+	return (unsigned)sent;
 }
 
 /*
@@ -925,6 +1043,11 @@ net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
 		return 0;
 	if (n > NET_TX_BATCH)
 		n = NET_TX_BATCH;
+	if (tx->xdp && hops[0].ifindex > 0) {
+		unsigned sent = tx_hops_xdp(tx, pkts, lens, hops, n);
+		if (sent > 0)
+			return (int)sent;
+	}
 	memset(mm, 0, n * sizeof(mm[0]));
 	memset(sll, 0, n * sizeof(sll[0]));
 	for (unsigned i = 0; i < n; i++) {

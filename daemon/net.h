@@ -6,10 +6,12 @@
 #ifndef SG_NET_H
 #define SG_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "codec.h"
+#include "xsk.h"
 
 /*
  * Open the shadow listener for (family, addr, port): a listening TCP socket
@@ -107,12 +109,33 @@ struct sg_frame {
 int net_tap_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
     size_t bufsize);
 
+/* Interfaces one sender keeps an AF_XDP socket for. */
+#define NET_TX_XSK 4
+
+/* How long an interface whose AF_XDP socket failed is sent to another
+ * way before it is tried again; a busy queue, sooner. */
+#define NET_TX_XSK_RETRY_MS 60000
+#define NET_TX_XSK_BUSY_MS 1000
+
 /* Raw sending sockets for IPv4 and IPv6 (IPPROTO_RAW: we write the IP
  * header). Either may be -1 if that family is unused. */
 struct sg_tx {
 	int fd4;
 	int fd6;
 	int fdll; /* AF_PACKET SOCK_DGRAM: replies straight to a previous hop */
+	/* With net_tx_xdp(): replies to a hop leave through an AF_XDP socket
+	 * of their interface (xsk.h), opened at its first reply, on queue
+	 * xdp_queue; AF_PACKET when it cannot be had. */
+	bool xdp;
+	unsigned xdp_queue;
+	struct {
+		struct sg_xsk x;       /* x.fd -1: not open */
+		uint64_t retry_ms;     /* failed: not before then; 0 */
+		int err;               /* how it last failed, or 0 */
+	} xsk[NET_TX_XSK];
+	uint64_t xdp_sent;             /* packets sent through AF_XDP */
+	int xdp_err;                   /* the last failure's errno, for the */
+	int xdp_err_ifindex;           /* caller to report; 0: none new */
 };
 
 /* Where a reply goes at the link layer: back out of the interface its
@@ -125,6 +148,21 @@ struct sg_hop {
 
 int net_tx_open(struct sg_tx *tx, char *err, size_t errlen);
 void net_tx_close(struct sg_tx *tx);
+
+/*
+ * Send replies to a hop through AF_XDP sockets on queue `queue` of their
+ * interfaces (on), or only through the AF_PACKET socket (off: closes them).
+ * An interface that is not Ethernet, has no such queue, or whose socket
+ * cannot be had for another reason is sent to through AF_PACKET, and tried
+ * again NET_TX_XSK_RETRY_MS later, or at the next call of this (a reload);
+ * tx->xdp_err and xdp_err_ifindex say why, when it is not what they said
+ * for that interface last time (the caller clears xdp_err_ifindex).
+ */
+void net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue);
+
+/* Read the AF_XDP sockets' interface addresses again; close those whose
+ * interface is gone. */
+void net_tx_refresh(struct sg_tx *tx);
 
 /*
  * Send one IP packet built by codec_build to its destination (taken from
@@ -147,11 +185,12 @@ int net_tx_send_batch(struct sg_tx *tx, const uint8_t *const *pkts,
     const size_t *lens, unsigned n);
 
 /*
- * Send up to n packets (at most NET_TX_BATCH) with one sendmmsg on the
- * AF_PACKET socket, each to its hop: no route lookup, no netfilter, the
- * reply leaves by the interface and to the neighbour its segment came
- * from (what an anycast or ECMP node wants). Returns how many of the first
- * packets were sent, or -1 (errno) if the first one failed.
+ * Send up to n packets (at most NET_TX_BATCH) each to its hop: no route
+ * lookup, no netfilter, the reply leaves by the interface and to the
+ * neighbour its segment came from (what an anycast or ECMP node wants).
+ * Through the interface's AF_XDP socket if net_tx_xdp() is on and it has
+ * one, else with one sendmmsg on the AF_PACKET socket. Returns how many of
+ * the first packets were sent, or -1 (errno) if the first one failed.
  */
 int net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
     const size_t *lens, const struct sg_hop *hops, unsigned n);

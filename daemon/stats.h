@@ -42,6 +42,8 @@
 	X(reinjected, "segments with data that arrived before their "      \
 		      "connection's socket existed, handed to it again")     \
 	X(tx_errors, "segments the raw socket refused")                      \
+	X(tx_xdp, "segments sent through an AF_XDP socket (tx_path = "      \
+		  "\"xdp\"); the others through AF_PACKET or raw sockets")   \
 	X(rx_to_ring, "times a worker moved to its receive ring (its rate "  \
 		      "rose above rx_ring_above, or its plain tap dropped "  \
 		      "frames)")                                             \

@@ -10,6 +10,8 @@
  */
 #include <sys/random.h>
 
+#include <net/if.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +149,31 @@ our_mss(struct sg_worker *w, int ifindex, int family)
 	return mss > 65535 ? 65535 : (uint16_t)mss;
 }
 
+/* Say why an interface's AF_XDP socket could not be had (the sender says
+ * so once for each new reason): quietly for one that is not Ethernet
+ * (loopback), where it never can. */
+static void
+xdp_failed(struct sg_worker *w)
+{
+	char name[IF_NAMESIZE];
+	int e = w->tx.xdp_err;
+
+	if (if_indextoname((unsigned)w->tx.xdp_err_ifindex, name) == NULL)
+		snprintf(name, sizeof(name), "#%d", w->tx.xdp_err_ifindex);
+	w->tx.xdp_err_ifindex = 0;
+	if (e == ENOTSUP) {
+		log_debug("worker %u: %s is not Ethernet: replies leave "
+		    "through AF_PACKET", w->id, name);
+		return;
+	}
+	log_warnx("worker %u: no AF_XDP socket on %s queue %u (%s%s); "
+	    "replies leave through AF_PACKET, tried again every %d s",
+	    w->id, name, w->tx.xdp_queue, strerror(e),
+	    e == EINVAL ? ": fewer queues than workers?" :
+	    e == ENOBUFS ? ": raise RLIMIT_MEMLOCK" : "",
+	    (e == EBUSY ? NET_TX_XSK_BUSY_MS : NET_TX_XSK_RETRY_MS) / 1000);
+}
+
 /*
  * Send the queued replies, each run of one kind with one sendmmsg: answers
  * to a segment go back to the hop it came from (AF_PACKET), timer
@@ -183,6 +210,9 @@ tx_flush(struct sg_worker *w)
 		off += lost;
 	}
 	w->ntx = 0;
+	w->stats.tx_xdp = w->tx.xdp_sent;
+	if (w->tx.xdp_err_ifindex != 0)
+		xdp_failed(w);
 }
 
 /* Engine callback: build a segment into the send batch. */
@@ -615,8 +645,10 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	w->heartbeat_ms = w->now.mono_ms;
 	/* Addresses come and go (DHCP, VIPs, containers): read them again
 	 * every 2 s, never per packet. */
-	if (++w->beats % 4 == 0)
+	if (++w->beats % 4 == 0) {
 		(void)net_local_addrs(&w->local);
+		net_tx_refresh(&w->tx);
+	}
 	/* The filter's timestamp base follows the clock (tsclock.h). */
 	if (w->beats % 120 == 0 && tap_filters(w) == -1)
 		log_warn("worker %u: tap filter not refreshed", w->id);
@@ -736,6 +768,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout[2],
 	}
 	if (net_tx_open(&w->tx, err, errlen) == -1)
 		goto fail;
+	net_tx_xdp(&w->tx, conf->tx_path == SG_TX_XDP, w->id);
 
 	(void)net_local_addrs(&w->local);
 	engine_conf_from(&ec, conf, w);
@@ -796,6 +829,7 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 	    rc->conf->rx_ring_above > 0 && w->id == 0)
 		log_warnx("reload: rx_ring_above was 0 at start (the ring "
 		    "alone); reading frames as they come needs a restart");
+	net_tx_xdp(&w->tx, rc->conf->tx_path == SG_TX_XDP, w->id);
 	if (w->ring_above != rc->conf->rx_ring_above) {
 		clock_read(&w->now);
 		w->ring_above = rc->conf->rx_ring_above;

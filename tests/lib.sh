@@ -82,7 +82,12 @@ C() { ip netns exec cli "$@"; }
 
 topology() {
 	ip netns add srv && ip netns add cli || fail "ip netns add"
-	ip link add veth-s netns srv type veth peer name veth-c netns cli
+	# Two queues on the server's side (SG_SRV_QUEUES), as a NIC has one a
+	# CPU: each of two workers sends through an AF_XDP socket on a queue
+	# of its own.
+	ip link add veth-s netns srv numtxqueues "${SG_SRV_QUEUES:-2}" \
+		numrxqueues "${SG_SRV_QUEUES:-2}" type veth \
+		peer name veth-c netns cli
 	ip -n srv link set lo up
 	ip -n cli link set lo up
 	ip -n srv addr add $SRV4/24 dev veth-s
@@ -168,6 +173,24 @@ state_is() { [ "$(col "$1" 2)" = "$2" ]; }
 
 # fds: descriptors synguard holds now.
 fds() { ls /proc/$SG_PID/fd | wc -l; }
+
+# have_xdp: whether this kernel has AF_XDP sockets (Debian's has); without
+# them synguard sends through AF_PACKET, and the checks of tx_xdp are moot.
+have_xdp() {
+	S python3 -c 'import socket; socket.socket(44, socket.SOCK_RAW)' 2>/dev/null
+}
+
+# open_xdp: let every worker answer a SYN, so each opens its AF_XDP socket
+# (one more fd, kept while it runs) before a test counts the daemon's fds.
+# 32 SYNs from as many ports: with two workers, all of them missing one
+# has odds of 2^-31. Their SYN-ACKs meet no socket; the client resets them.
+open_xdp() {
+	have_xdp || return 0
+	_x0=$(stat tx_xdp)
+	C hping3 -q -S -p "${1:-8080}" -s 61000 -c 32 -i u1000 $SRV4 >/dev/null 2>&1
+	wait_for 5 stat_ge tx_xdp $((_x0 + 32)) ||
+		fail "SYN-ACKs did not leave through AF_XDP: tx_xdp $(stat tx_xdp)"
+}
 
 # field OUTPUT NAME: the figure after NAME in a tool's output line.
 field() { echo "$1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }

@@ -144,6 +144,7 @@ Test(config, defaults_match_the_documentation)
 	cr_assert_eq(conf.hold_timeout_ms, 2000);
 	cr_assert_eq(conf.rx_batch_ms, 1);
 	cr_assert_eq(conf.rx_ring_above, 25000);
+	cr_assert_eq(conf.tx_path, SG_TX_XDP);
 	cr_assert_str_eq(conf.control_socket, "/run/synguard/control.sock");
 	cr_assert_str_eq(conf.user, "synguard");
 	cr_assert_eq(conf.log_level, SG_LOG_INFO);
@@ -172,6 +173,7 @@ Test(config, example_file_loads_with_its_documented_values)
 	cr_assert_eq(conf.workers, defaults.workers);
 	cr_assert_eq(conf.rx_batch_ms, defaults.rx_batch_ms);
 	cr_assert_eq(conf.rx_ring_above, defaults.rx_ring_above);
+	cr_assert_eq(conf.tx_path, defaults.tx_path);
 	cr_assert_eq(conf.cookies, defaults.cookies);
 	cr_assert_eq(conf.queue_size, defaults.queue_size);
 	cr_assert_eq(conf.synack_retries, defaults.synack_retries);
@@ -201,6 +203,7 @@ Test(config, full_file_sets_every_setting)
 	cr_assert_eq(conf.listen[2].family, AF_INET6);
 	cr_assert_eq(conf.listen[2].port, 8443);
 	cr_assert_eq(conf.workers, 4);
+	cr_assert_eq(conf.tx_path, SG_TX_PACKET);
 	cr_assert_eq(conf.cookies, SG_COOKIES_ALWAYS);
 	cr_assert_eq(conf.queue_size, 16777216);
 	cr_assert_eq(conf.synack_retries, 0);
@@ -468,6 +471,12 @@ Test(config, rejects_unknown_on_no_backend_value)
 {
 	expect_error(CONF "bad-on-no-backend.conf", 4, "on_no_backend",
 	    "(allowed: reset, hold)");
+}
+
+Test(config, rejects_unknown_tx_path)
+{
+	expect_error(CONF "bad-tx-path.conf", 4, "tx_path",
+	    "(allowed: xdp, packet)");
 }
 
 Test(config, enum_values_map_to_their_names)

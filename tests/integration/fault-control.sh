@@ -10,6 +10,7 @@ CTL=$WORK/control.sock
 start_echo echo
 write_conf "$WORK/sg.conf" 8080 auto
 start_synguard "$WORK/sg.conf"
+open_xdp
 fds0=$(fds)
 
 out=$($FAULT ctl "$CTL" long)

@@ -22,6 +22,7 @@ wait_for 10 "$SYNGUARDCTL" -s "$WORK/control.sock" stats >/dev/null ||
 	{ cat "$WORK/synguard.log"; fail "synguard did not start"; }
 grep -q "^Max open files *$LIMIT " /proc/$SG_PID/limits || fail "the limit did not apply"
 wait_for 5 state_is b1 up || fail "backend not connected"
+open_xdp
 fds0=$(fds)
 echo "synguard: $fds0 fds open of $LIMIT"
 

@@ -14,6 +14,7 @@ SG_BACKENDS="{ name = \"b1\"; path = \"$WORK/b1.sock\"; mode = \"fd\"; weight = 
 write_conf "$WORK/sg.conf" 8080 auto 1024 'on_no_backend = "hold"; hold_timeout_ms = 1000;'
 start_synguard "$WORK/sg.conf"
 wait_for 5 state_is b1 up || fail "backend not connected"
+open_xdp
 fds0=$(ls /proc/$SG_PID/fd | wc -l)
 
 # --- 1. Past its queue's limit (a few hundred), the rest are held, then

@@ -38,12 +38,13 @@ echo "$want4" | grep -q "tcpinfo:ts,sack,wscale" ||
 	fail "the kernel listener did not negotiate timestamps, SACK and window scaling"
 
 # The table path reads the tap through its ring, whatever the rate
-# (rx_ring_above = 0), the cookie path one segment at a time (no ring).
+# (rx_ring_above = 0), and replies through AF_XDP; the cookie path reads
+# one segment at a time (no ring), and replies through AF_PACKET.
 for mode in never always; do
-	batch=1
-	[ $mode = always ] && batch=0
+	batch=1 tx=xdp
+	[ $mode = always ] && batch=0 tx=packet
 	write_conf "$WORK/sg.conf" 8080 $mode 1024 \
-		"rx_batch_ms = $batch; rx_ring_above = 0;"
+		"rx_batch_ms = $batch; rx_ring_above = 0; tx_path = \"$tx\";"
 	start_synguard "$WORK/sg.conf"
 	for host in $SRV4 $SRV6; do
 		C python3 "$TOOLS/sgclient.py" echo $host 8080 -n 20 -s 3000 ||
@@ -104,6 +105,18 @@ for mode in never always; do
 		[ "$(stat halfopen_completed)" -gt 0 ] || fail "table path not used"
 		[ "$(stat cookie_sent)" -eq 0 ] || fail "cookie sent in never mode"
 	fi
+	# Every answer to a segment left by the path asked for (timer
+	# retransmissions are routed: a raw socket).
+	answers=$(($(stat synack_sent) - $(stat synack_retransmitted)))
+	if [ $tx = xdp ] && have_xdp; then
+		[ "$(stat tx_xdp)" -ge "$answers" ] ||
+			fail "$mode: $(stat tx_xdp) sent through AF_XDP of $answers answers"
+		! grep "AF_XDP" "$WORK/synguard.log" || fail "$mode: AF_XDP refused"
+	elif [ $tx = packet ]; then
+		[ "$(stat tx_xdp)" -eq 0 ] ||
+			fail "$mode: $(stat tx_xdp) sent through AF_XDP with tx_path packet"
+	fi
+	echo "$mode: tx_path $tx: $(stat tx_xdp) through AF_XDP, $answers answers"
 	kill $SG_PID; wait $SG_PID 2>/dev/null
 	grep -q "stopped" "$WORK/synguard.log" || fail "synguard did not stop cleanly"
 done

@@ -15,8 +15,9 @@ SG_LISTEN='{ address = "0.0.0.0"; port = 8080; }, { address = "::"; port = 8080;
 	write_conf "$WORK/sg.conf" 8080 auto 1024 "rx_ring_above = 300;"
 start_synguard "$WORK/sg.conf"
 
-fds_before=$(ls /proc/$SG_PID/fd | wc -l)
 [ "$(stat rx_ring_workers)" -eq 0 ] || fail "a calm worker started on its ring"
+open_xdp
+fds_before=$(ls /proc/$SG_PID/fd | wc -l)
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 1000 -c 1 -s 64) ||
 	fail "sequential: $out"
 echo "1000 sequential: $out"
@@ -26,6 +27,13 @@ echo "200 concurrent: $out"
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV6 8080 -n 50 -c 5 -s 64) ||
 	fail "IPv6 on the wildcard address: $out"
 [ "$(stat handoff)" -eq 1250 ] || fail "handoff counter $(stat handoff), want 1250"
+# Both workers answer through AF_XDP, each on a queue of its own.
+answers=$(($(stat synack_sent) - $(stat synack_retransmitted)))
+if have_xdp; then
+	[ "$(stat tx_xdp)" -ge "$answers" ] && [ "$answers" -ge 1250 ] ||
+		fail "$(stat tx_xdp) sent through AF_XDP of $answers answers"
+	! grep "AF_XDP" "$WORK/synguard.log" || fail "a worker had no AF_XDP socket"
+fi
 [ "$(stat rx_to_ring)" -ge 1 ] || fail "no worker moved to its ring under load"
 # Calm again: after a second below 75 frames/s, back to plain reading.
 wait_for 5 stat_is rx_ring_workers 0 ||

@@ -25,7 +25,7 @@ start_echo echo
 write_conf "$WORK/sg.conf" 8080 auto 1024
 start_synguard "$WORK/sg.conf"
 rss() { awk '$1 == "VmRSS:" { print $2 }' /proc/$SG_PID/status; }
-fds() { ls /proc/$SG_PID/fd | wc -l; }
+open_xdp
 fds0=$(fds)
 rss0=$(rss)
 end=$(($(date +%s) + SOAK_SECONDS))

@@ -1,0 +1,249 @@
+/*
+ * xsk.c -- an AF_XDP socket that only sends (see xsk.h).
+ *
+ * The region holds XSK_FRAMES chunks; a chunk is ours from the moment the
+ * kernel lists it in the completion ring (it has copied the frame) until we
+ * write a frame into it and put its descriptor on the TX ring. The rings'
+ * indices run freely and wrap; the kernel's are read with acquire and ours
+ * published with release, as the kernel's own xsk_queue.h pairs them.
+ */
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <net/if.h>
+#include <net/if_arp.h>
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/if_xdp.h>
+
+#include "net.h"
+#include "xsk.h"
+
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+#define MASK (XSK_FRAMES - 1)
+
+/* The interface's address, if it is an Ethernet interface other than
+ * loopback. 0, or -1 (errno ENOTSUP for any other kind). */
+static int
+ether_addr(int ifindex, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int fd, rc = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (if_indextoname((unsigned)ifindex, ifr.ifr_name) == NULL)
+		return -1;
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
+		goto out;
+	if (ifr.ifr_flags & IFF_LOOPBACK) {
+		errno = ENOTSUP;
+		goto out;
+	}
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == -1)
+		goto out;
+	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+		errno = ENOTSUP;
+		goto out;
+	}
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	rc = 0;
+out:
+	if (rc == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	} else {
+		close(fd);
+	}
+	return rc;
+}
+
+int
+xsk_open(struct sg_xsk *x, int ifindex, unsigned queue)
+{
+	struct xdp_umem_reg reg;
+	struct xdp_mmap_offsets off;
+	struct sockaddr_xdp sa;
+	socklen_t offlen = sizeof(off);
+	int ring = XSK_FRAMES, one = 1;
+	size_t size = (size_t)XSK_FRAMES * XSK_CHUNK;
+
+	memset(x, 0, sizeof(*x));
+	x->fd = -1;
+	x->umem = MAP_FAILED;
+	x->txmap = x->cqmap = MAP_FAILED;
+	x->ifindex = ifindex;
+	if (ether_addr(ifindex, x->mac) == -1)
+		return -1;
+	x->umem = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->umem == MAP_FAILED)
+		goto fail;
+	if ((x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0)) == -1) {
+		if (errno == EAFNOSUPPORT)
+			errno = EPROTONOSUPPORT;
+		goto fail;
+	}
+	memset(&reg, 0, sizeof(reg));
+	reg.addr = (uint64_t)(uintptr_t)x->umem;
+	reg.len = size;
+	reg.chunk_size = XSK_CHUNK;
+	/* bind() wants a fill ring, which only receiving uses: the smallest,
+	 * never mapped. */
+	if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof(reg)) == -1 ||
+	    setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &one,
+	    sizeof(one)) == -1 ||
+	    setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring,
+	    sizeof(ring)) == -1 ||
+	    setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &ring, sizeof(ring)) == -1 ||
+	    getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &offlen) == -1)
+		goto fail;
+	x->txmap_len = off.tx.desc + (size_t)XSK_FRAMES *
+	    sizeof(struct xdp_desc);
+	x->txmap = mmap(NULL, x->txmap_len, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, x->fd, XDP_PGOFF_TX_RING);
+	if (x->txmap == MAP_FAILED)
+		goto fail;
+	x->cqmap_len = off.cr.desc + (size_t)XSK_FRAMES * sizeof(uint64_t);
+	x->cqmap = mmap(NULL, x->cqmap_len, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_POPULATE, x->fd, XDP_UMEM_PGOFF_COMPLETION_RING);
+	if (x->cqmap == MAP_FAILED)
+		goto fail;
+	x->tx_prod = (uint32_t *)((uint8_t *)x->txmap + off.tx.producer);
+	x->tx_cons = (uint32_t *)((uint8_t *)x->txmap + off.tx.consumer);
+	x->tx_desc = (uint8_t *)x->txmap + off.tx.desc;
+	x->cq_prod = (uint32_t *)((uint8_t *)x->cqmap + off.cr.producer);
+	x->cq_cons = (uint32_t *)((uint8_t *)x->cqmap + off.cr.consumer);
+	x->cq_addr = (uint64_t *)(void *)((uint8_t *)x->cqmap + off.cr.desc);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sxdp_family = AF_XDP;
+	sa.sxdp_ifindex = (uint32_t)ifindex;
+	sa.sxdp_queue_id = queue;
+	sa.sxdp_flags = XDP_COPY;
+	if (bind(x->fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		goto fail;
+	x->tx_head = __atomic_load_n(x->tx_prod, __ATOMIC_RELAXED);
+	x->cq_tail = __atomic_load_n(x->cq_cons, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < XSK_FRAMES; i++)
+		x->free[i] = (uint16_t)(XSK_FRAMES - 1 - i);
+	x->nfree = XSK_FRAMES;
+	return 0;
+fail:;
+	int e = errno;
+	xsk_close(x);
+	errno = e;
+	return -1;
+}
+
+void
+xsk_close(struct sg_xsk *x)
+{
+	if (x->txmap != MAP_FAILED && x->txmap != NULL)
+		munmap(x->txmap, x->txmap_len);
+	if (x->cqmap != MAP_FAILED && x->cqmap != NULL)
+		munmap(x->cqmap, x->cqmap_len);
+	if (x->fd != -1)
+		close(x->fd);
+	if (x->umem != MAP_FAILED && x->umem != NULL)
+		munmap(x->umem, (size_t)XSK_FRAMES * XSK_CHUNK);
+	memset(x, 0, sizeof(*x));
+	x->fd = -1;
+}
+
+int
+xsk_refresh(struct sg_xsk *x)
+{
+	return ether_addr(x->ifindex, x->mac);
+}
+
+/* Take back the chunks the kernel has sent. An address that is not one of
+ * our chunks' (it never is) is ignored rather than trusted. */
+static void
+reap(struct sg_xsk *x)
+{
+	uint32_t prod = __atomic_load_n(x->cq_prod, __ATOMIC_ACQUIRE);
+
+	while (x->cq_tail != prod) {
+		uint64_t a = x->cq_addr[x->cq_tail & MASK];
+		x->cq_tail++;
+		if (a % XSK_CHUNK == 0 && a / XSK_CHUNK < XSK_FRAMES &&
+		    x->nfree < XSK_FRAMES)
+			x->free[x->nfree++] = (uint16_t)(a / XSK_CHUNK);
+	}
+	__atomic_store_n(x->cq_cons, x->cq_tail, __ATOMIC_RELEASE);
+}
+
+int
+xsk_send(struct sg_xsk *x, const uint8_t *const *pkts, const size_t *lens,
+    const struct sg_hop *hops, unsigned n)
+{
+	struct xdp_desc *ring = x->tx_desc;
+	uint32_t start = x->tx_head;
+	unsigned i;
+
+	if (x->fd == -1 || x->broken)
+		return 0;
+	reap(x);
+	for (i = 0; i < n && x->nfree > 0; i++) {
+		unsigned version = lens[i] > 0 ? pkts[i][0] >> 4 : 0;
+		if ((version != 4 && version != 6) || hops[i].halen != 6 ||
+		    lens[i] > XSK_MAX_PACKET)
+			break;
+		uint16_t c = x->free[--x->nfree];
+		uint8_t *f = x->umem + (size_t)c * XSK_CHUNK;
+		memcpy(f, hops[i].lladdr, 6);
+		memcpy(f + 6, x->mac, 6);
+		f[12] = version == 4 ? 0x08 : 0x86;
+		f[13] = version == 4 ? 0x00 : 0xdd;
+		memcpy(f + 14, pkts[i], lens[i]);
+		struct xdp_desc *d = &ring[x->tx_head & MASK];
+		d->addr = (uint64_t)c * XSK_CHUNK;
+		d->len = (uint32_t)(14 + lens[i]);
+		d->options = 0;
+		x->tx_head++;
+	}
+	if (i == 0)
+		return 0;
+	__atomic_store_n(x->tx_prod, x->tx_head, __ATOMIC_RELEASE);
+
+	/* In copy mode each sendto() sends at most a few dozen frames and
+	 * says EAGAIN while more wait; a queue the driver stopped says so
+	 * too, without progress: then leave the rest for the next call. */
+	for (unsigned tries = 0; tries < 2 * XSK_FRAMES; tries++) {
+		uint32_t before = __atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE);
+		if (before == x->tx_head)
+			break;
+		if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) == 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS) {
+			/* EBUSY: the driver dropped one, which counts as
+			 * sent (a full NIC queue drops too). */
+			if (__atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE) !=
+			    before)
+				continue;
+			break;
+		}
+		/* The interface went away or down: what the kernel took
+		 * is sent, the rest is the caller's. */
+		x->broken = true;
+		int32_t took = (int32_t)(__atomic_load_n(x->tx_cons,
+		    __ATOMIC_ACQUIRE) - start);
+		return took < 0 ? 0 : took > (int32_t)i ? (int)i : (int)took;
+	}
+	return (int)i;
+}
