@@ -758,12 +758,19 @@ tx_packet_socket(void)
 	return socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
+void
+net_tx_init(struct sg_tx *tx)
+{
+	memset(tx, 0, sizeof(*tx));
+	tx->fd4 = tx->fd6 = tx->fdll = -1;
+	for (unsigned i = 0; i < NET_TX_XSK; i++)
+		tx->xsk[i].x.fd = -1;
+}
+
 int
 net_tx_open(struct sg_tx *tx, char *err, size_t errlen)
 {
-	memset(tx, 0, sizeof(*tx));
-	for (unsigned i = 0; i < NET_TX_XSK; i++)
-		tx->xsk[i].x.fd = -1;
+	net_tx_init(tx);
 	tx->fdll = tx_packet_socket();
 	if (tx->fdll == -1) {
 		net_err(err, errlen, "AF_PACKET sending socket: %s",
@@ -804,12 +811,20 @@ net_tx_close(struct sg_tx *tx)
 	tx->fd4 = tx->fd6 = tx->fdll = -1;
 }
 
+/* Close a slot's AF_XDP socket; frames it had not sent yet are lost. */
+static void
+tx_xsk_close(struct sg_tx *tx, int slot)
+{
+	tx->xdp_lost += xsk_unsent(&tx->xsk[slot].x);
+	xsk_close(&tx->xsk[slot].x);
+}
+
 void
 net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue)
 {
 	for (unsigned i = 0; i < NET_TX_XSK; i++) {
 		if (tx->xsk[i].x.fd != -1 && (!on || queue != tx->xdp_queue))
-			xsk_close(&tx->xsk[i].x);
+			tx_xsk_close(tx, (int)i);
 		tx->xsk[i].retry_ms = 0;
 		tx->xsk[i].err = 0;
 	}
@@ -817,12 +832,31 @@ net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue)
 	tx->xdp_queue = queue;
 }
 
+static void tx_xsk_failed(struct sg_tx *tx, int slot, int ifindex, int err);
+
 void
 net_tx_refresh(struct sg_tx *tx)
 {
-	for (unsigned i = 0; i < NET_TX_XSK; i++)
-		if (tx->xsk[i].x.fd != -1 && xsk_refresh(&tx->xsk[i].x) == -1)
-			xsk_close(&tx->xsk[i].x);
+	for (unsigned i = 0; i < NET_TX_XSK; i++) {
+		struct sg_xsk *x = &tx->xsk[i].x;
+		if (x->fd == -1)
+			continue;
+		/* Only an interface that is gone, or no longer Ethernet,
+		 * loses its socket: not one whose address could not be read
+		 * for want of a descriptor. */
+		if (xsk_refresh(x) == -1 && (errno == ENODEV ||
+		    errno == ENXIO || errno == ENOTSUP)) {
+			int ifindex = x->ifindex, e = errno;
+			tx_xsk_close(tx, (int)i);
+			tx_xsk_failed(tx, (int)i, ifindex, e);
+			continue;
+		}
+		if (xsk_flush(x) == -1) {
+			int ifindex = x->ifindex, e = x->error;
+			tx_xsk_close(tx, (int)i);
+			tx_xsk_failed(tx, (int)i, ifindex, e);
+		}
+	}
 }
 
 static uint64_t
@@ -841,13 +875,18 @@ coarse_ms(void)
 static void
 tx_xsk_failed(struct sg_tx *tx, int slot, int ifindex, int err)
 {
-	if (tx->xsk[slot].x.ifindex != ifindex || tx->xsk[slot].err != err) {
+	bool again = tx->xsk[slot].x.ifindex == ifindex &&
+	    tx->xsk[slot].err == err;
+
+	if (!again) {
 		tx->xdp_err = err;
 		tx->xdp_err_ifindex = ifindex;
 	}
 	tx->xsk[slot].x.ifindex = ifindex;
 	tx->xsk[slot].err = err;
-	tx->xsk[slot].retry_ms = coarse_ms() + (err == EBUSY ?
+	/* Busy twice: another AF_XDP user holds the queue, not our own
+	 * socket closed a moment ago. */
+	tx->xsk[slot].retry_ms = coarse_ms() + (err == EBUSY && !again ?
 	    NET_TX_XSK_BUSY_MS : NET_TX_XSK_RETRY_MS);
 }
 
@@ -911,8 +950,9 @@ tx_hops_xdp(struct sg_tx *tx, const uint8_t *const *pkts, const size_t *lens,
 		return 0;
 	sent = xsk_send(&tx->xsk[slot].x, pkts, lens, hops, run);
 	if (tx->xsk[slot].x.broken) {
-		xsk_close(&tx->xsk[slot].x);
-		tx_xsk_failed(tx, slot, hops[0].ifindex, ENETDOWN);
+		int e = tx->xsk[slot].x.error;
+		tx_xsk_close(tx, slot);
+		tx_xsk_failed(tx, slot, hops[0].ifindex, e);
 	}
 	tx->xdp_sent += (unsigned)sent;
 	return (unsigned)sent;
@@ -1043,10 +1083,12 @@ net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
 		return 0;
 	if (n > NET_TX_BATCH)
 		n = NET_TX_BATCH;
+	bool missed = false;
 	if (tx->xdp && hops[0].ifindex > 0) {
 		unsigned sent = tx_hops_xdp(tx, pkts, lens, hops, n);
 		if (sent > 0)
 			return (int)sent;
+		missed = true;
 	}
 	memset(mm, 0, n * sizeof(mm[0]));
 	memset(sll, 0, n * sizeof(sll[0]));
@@ -1074,7 +1116,10 @@ net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
-	return sendmmsg(tx->fdll, mm, n, MSG_DONTWAIT);
+	int sent = sendmmsg(tx->fdll, mm, n, MSG_DONTWAIT);
+	if (missed && sent > 0)
+		tx->xdp_missed += (unsigned)sent;
+	return sent;
 }
 
 /* Add one address to a set, if there is room. */

@@ -133,7 +133,9 @@ struct sg_tx {
 		uint64_t retry_ms;     /* failed: not before then; 0 */
 		int err;               /* how it last failed, or 0 */
 	} xsk[NET_TX_XSK];
-	uint64_t xdp_sent;             /* packets sent through AF_XDP */
+	uint64_t xdp_sent;             /* packets put on AF_XDP rings */
+	uint64_t xdp_missed;           /* xdp on, sent through AF_PACKET */
+	uint64_t xdp_lost;             /* on a ring when its socket closed */
 	int xdp_err;                   /* the last failure's errno, for the */
 	int xdp_err_ifindex;           /* caller to report; 0: none new */
 };
@@ -146,6 +148,8 @@ struct sg_hop {
 	uint8_t lladdr[8];
 };
 
+/* A sender with nothing open (net_tx_close does nothing to it). */
+void net_tx_init(struct sg_tx *tx);
 int net_tx_open(struct sg_tx *tx, char *err, size_t errlen);
 void net_tx_close(struct sg_tx *tx);
 
@@ -160,8 +164,8 @@ void net_tx_close(struct sg_tx *tx);
  */
 void net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue);
 
-/* Read the AF_XDP sockets' interface addresses again; close those whose
- * interface is gone. */
+/* Read the AF_XDP sockets' interface addresses again and send what their
+ * rings still hold; close those whose interface is gone or that failed. */
 void net_tx_refresh(struct sg_tx *tx);
 
 /*

@@ -41,9 +41,13 @@
 			    "were queued in the new socket")                 \
 	X(reinjected, "segments with data that arrived before their "      \
 		      "connection's socket existed, handed to it again")     \
-	X(tx_errors, "segments the raw socket refused")                      \
+	X(tx_errors, "segments the kernel refused, or that an AF_XDP "      \
+		     "socket still held when it closed")                    \
 	X(tx_xdp, "segments sent through an AF_XDP socket (tx_path = "      \
-		  "\"xdp\"); the others through AF_PACKET or raw sockets")   \
+		  "\"xdp\")")                                               \
+	X(tx_xdp_missed, "answers that left through AF_PACKET although "    \
+			 "tx_path is \"xdp\": no AF_XDP socket for the "    \
+			 "interface, or none of its memory free")            \
 	X(rx_to_ring, "times a worker moved to its receive ring (its rate "  \
 		      "rose above rx_ring_above, or its plain tap dropped "  \
 		      "frames)")                                             \

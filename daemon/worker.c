@@ -174,6 +174,18 @@ xdp_failed(struct sg_worker *w)
 	    (e == EBUSY ? NET_TX_XSK_BUSY_MS : NET_TX_XSK_RETRY_MS) / 1000);
 }
 
+/* The sender's AF_XDP figures into the counters, and its news to the log. */
+static void
+xdp_counts(struct sg_worker *w)
+{
+	w->stats.tx_xdp = w->tx.xdp_sent;
+	w->stats.tx_xdp_missed = w->tx.xdp_missed;
+	w->stats.tx_errors += w->tx.xdp_lost;
+	w->tx.xdp_lost = 0;
+	if (w->tx.xdp_err_ifindex != 0)
+		xdp_failed(w);
+}
+
 /*
  * Send the queued replies, each run of one kind with one sendmmsg: answers
  * to a segment go back to the hop it came from (AF_PACKET), timer
@@ -210,9 +222,7 @@ tx_flush(struct sg_worker *w)
 		off += lost;
 	}
 	w->ntx = 0;
-	w->stats.tx_xdp = w->tx.xdp_sent;
-	if (w->tx.xdp_err_ifindex != 0)
-		xdp_failed(w);
+	xdp_counts(w);
 }
 
 /* Engine callback: build a segment into the send batch. */
@@ -648,6 +658,7 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 	if (++w->beats % 4 == 0) {
 		(void)net_local_addrs(&w->local);
 		net_tx_refresh(&w->tx);
+		xdp_counts(w);
 	}
 	/* The filter's timestamp base follows the clock (tsclock.h). */
 	if (w->beats % 120 == 0 && tap_filters(w) == -1)
@@ -728,7 +739,7 @@ worker_new(unsigned id, unsigned nworkers, int fanout[2],
 		return NULL;
 	}
 	siphash_key_from_bytes(&w->made_key, key);
-	w->tx.fd4 = w->tx.fd6 = w->tx.fdll = -1;
+	net_tx_init(&w->tx);
 	w->bufs = malloc((size_t)BATCH * FRAME_SIZE);
 	w->base = event_base_new();
 	if (w->bufs == NULL || w->base == NULL) {
@@ -830,6 +841,7 @@ on_reconf(evutil_socket_t fd, short what, void *arg)
 		log_warnx("reload: rx_ring_above was 0 at start (the ring "
 		    "alone); reading frames as they come needs a restart");
 	net_tx_xdp(&w->tx, rc->conf->tx_path == SG_TX_XDP, w->id);
+	xdp_counts(w);
 	if (w->ring_above != rc->conf->rx_ring_above) {
 		clock_read(&w->now);
 		w->ring_above = rc->conf->rx_ring_above;

@@ -135,6 +135,12 @@ xsk_open(struct sg_xsk *x, int ifindex, unsigned queue)
 	sa.sxdp_flags = XDP_COPY;
 	if (bind(x->fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
 		goto fail;
+	/* A frame's socket buffer counts against the send buffer until the
+	 * driver is done with it: room for every chunk at once, if we may
+	 * (CAP_NET_ADMIN), else the default, and a little waiting. */
+	int sndbuf = XSK_FRAMES * 4096;
+	(void)setsockopt(x->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+	    sizeof(sndbuf));
 	x->tx_head = __atomic_load_n(x->tx_prod, __ATOMIC_RELAXED);
 	x->cq_tail = __atomic_load_n(x->cq_cons, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < XSK_FRAMES; i++)
@@ -186,6 +192,47 @@ reap(struct sg_xsk *x)
 	__atomic_store_n(x->cq_cons, x->cq_tail, __ATOMIC_RELEASE);
 }
 
+/*
+ * Ask the kernel to send what the TX ring holds: 0, or -1 with errno when
+ * the socket failed. In copy mode one sendto() sends a few dozen frames at
+ * most and says EAGAIN while more wait; older kernels publish their
+ * consumer index only once they have caught up, so progress cannot be told
+ * on the way: ask again, a whole ring's worth of times at most. EBUSY: the
+ * driver dropped one, which counts as sent (a full NIC queue drops too).
+ * Frames a stopped driver queue leaves wait for the next call.
+ */
+static int
+kick(struct sg_xsk *x)
+{
+	for (unsigned tries = 0; tries < XSK_FRAMES / 16 + 2; tries++) {
+		if (__atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE) == x->tx_head)
+			return 0;
+		if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) == 0) {
+			/* Done, yet frames left and no error: a queue with
+			 * no sending side (bind takes any below the number
+			 * of receive queues, which may be more). */
+			if (__atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE) !=
+			    x->tx_head) {
+				errno = EINVAL;
+				return -1;
+			}
+			return 0;
+		}
+		if (errno != EINTR && errno != EAGAIN && errno != EBUSY &&
+		    errno != ENOBUFS)
+			return -1;
+	}
+	return 0;
+}
+
+/* The socket failed: say so and how. */
+static void
+fail_with(struct sg_xsk *x, int err)
+{
+	x->broken = true;
+	x->error = err;
+}
+
 int
 xsk_send(struct sg_xsk *x, const uint8_t *const *pkts, const size_t *lens,
     const struct sg_hop *hops, unsigned n)
@@ -215,35 +262,41 @@ xsk_send(struct sg_xsk *x, const uint8_t *const *pkts, const size_t *lens,
 		d->options = 0;
 		x->tx_head++;
 	}
-	if (i == 0)
-		return 0;
-	__atomic_store_n(x->tx_prod, x->tx_head, __ATOMIC_RELEASE);
-
-	/* In copy mode each sendto() sends at most a few dozen frames and
-	 * says EAGAIN while more wait; a queue the driver stopped says so
-	 * too, without progress: then leave the rest for the next call. */
-	for (unsigned tries = 0; tries < 2 * XSK_FRAMES; tries++) {
-		uint32_t before = __atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE);
-		if (before == x->tx_head)
-			break;
-		if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) == 0)
-			continue;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS) {
-			/* EBUSY: the driver dropped one, which counts as
-			 * sent (a full NIC queue drops too). */
-			if (__atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE) !=
-			    before)
-				continue;
-			break;
-		}
-		/* The interface went away or down: what the kernel took
-		 * is sent, the rest is the caller's. */
-		x->broken = true;
+	if (i > 0)
+		__atomic_store_n(x->tx_prod, x->tx_head, __ATOMIC_RELEASE);
+	/* Even with nothing new: frames an earlier call left wait for it. */
+	if (kick(x) == -1) {
+		/* What the kernel took of these is sent, the rest is the
+		 * caller's; older frames still on the ring are lost. */
+		fail_with(x, errno);
 		int32_t took = (int32_t)(__atomic_load_n(x->tx_cons,
 		    __ATOMIC_ACQUIRE) - start);
-		return took < 0 ? 0 : took > (int32_t)i ? (int)i : (int)took;
+		took = took < 0 ? 0 : took > (int32_t)i ? (int32_t)i : took;
+		/* The socket is closed next: forget the frames handed back,
+		 * so that xsk_unsent counts only the lost ones. */
+		x->tx_head = start + (uint32_t)took;
+		return (int)took;
 	}
 	return (int)i;
+}
+
+int
+xsk_flush(struct sg_xsk *x)
+{
+	if (x->fd == -1 || x->broken)
+		return 0;
+	reap(x);
+	if (kick(x) == -1) {
+		fail_with(x, errno);
+		return -1;
+	}
+	return 0;
+}
+
+unsigned
+xsk_unsent(const struct sg_xsk *x)
+{
+	if (x->fd == -1)
+		return 0;
+	return x->tx_head - __atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE);
 }

@@ -7,13 +7,14 @@
  * dissector over it. Here the packets are written whole (the Ethernet
  * header too) into a region shared with the kernel, their descriptors into
  * a ring, and one sendto() asks the kernel to send what the ring holds: it
- * copies each into a socket buffer and gives it straight to the driver.
- * No program is attached and no queue is taken from the kernel's own
- * traffic; it needs CAP_NET_RAW, in the network namespace's user namespace,
- * and locked memory for the region (RLIMIT_MEMLOCK). What it skips, as
- * AF_PACKET's qdisc bypass does: the interface's qdisc and egress hooks,
- * and the packet taps (tcpdump on the interface does not see what leaves
- * this way).
+ * copies each into a socket buffer (or attaches the chunk, for drivers that
+ * take no linear data) and gives it straight to the driver. No program is
+ * attached, and the kernel's own traffic keeps using the queue; but no
+ * other AF_XDP socket can bind it while this one is open. It needs
+ * CAP_NET_RAW, in the network namespace's user namespace, and locked memory
+ * for the region (RLIMIT_MEMLOCK). What it skips, as AF_PACKET's qdisc
+ * bypass does: the interface's qdisc and egress hooks, and the packet taps
+ * (tcpdump on the interface does not see what leaves this way).
  */
 #ifndef SG_XSK_H
 #define SG_XSK_H
@@ -36,7 +37,8 @@ struct sg_xsk {
 	int fd; /* -1: closed */
 	int ifindex;
 	uint8_t mac[6]; /* the interface's: the frames' source */
-	bool broken;    /* the kernel refused a send: close it */
+	bool broken;    /* the socket failed: close it */
+	int error;      /* how (errno) */
 	uint8_t *umem;
 	void *txmap, *cqmap;
 	size_t txmap_len, cqmap_len;
@@ -69,11 +71,20 @@ int xsk_refresh(struct sg_xsk *x);
  * the kernel: fewer than n when a packet cannot go this way (longer than
  * XSK_MAX_PACKET, not IPv4 or IPv6, a hop without a 6-byte address), when
  * the kernel has not yet given back enough chunks, or when the socket
- * failed (the interface went away or down: then x->broken is set, and the
- * socket is to be closed). The packets from the count on are the caller's
- * to send another way.
+ * failed (the interface went away or down, or the queue has no sending
+ * side: then x->broken and x->error are set, and the socket is to be
+ * closed). The packets from the count on are the caller's to send another
+ * way. A packet counted is on the ring: sent at once, or, when the driver's
+ * queue is full, by a later call of this or of xsk_flush.
  */
 int xsk_send(struct sg_xsk *x, const uint8_t *const *pkts,
     const size_t *lens, const struct sg_hop *hops, unsigned n);
+
+/* Send what an earlier call left on the ring, if anything: 0, or -1 when
+ * the socket failed (x->broken). */
+int xsk_flush(struct sg_xsk *x);
+
+/* Frames on the ring the kernel has not taken yet: lost if it closes. */
+unsigned xsk_unsent(const struct sg_xsk *x);
 
 #endif

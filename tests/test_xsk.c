@@ -325,6 +325,7 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	/* Off (as opened): AF_PACKET, the same frames. */
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), 2);
 	cr_assert_eq(tx.xdp_sent, 0);
+	cr_assert_eq(tx.xdp_missed, 0, "off is not a miss");
 	expect_frame(fd, p4, l4);
 	expect_frame(fd, p6, l6);
 
@@ -341,6 +342,7 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens,
 	    (const struct sg_hop[]){ lo, lo }, 2), 2);
 	cr_assert_eq(tx.xdp_sent, 2);
+	cr_assert_eq(tx.xdp_missed, 2);
 	cr_assert_eq(tx.xdp_err, ENOTSUP);
 	cr_assert_eq(tx.xdp_err_ifindex, lo.ifindex);
 
@@ -405,6 +407,98 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 		cr_assert_eq(tx.xsk[i].x.fd, -1);
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), 2);
 	cr_assert_eq(tx.xdp_sent, 5);
+	net_tx_close(&tx);
+	close(fd);
+}
+
+/* bind() takes any queue below the number of receive queues; one with no
+ * sending side sends nothing, and says so with no error: the socket is
+ * given up, and the sender answers through AF_PACKET. */
+Test(xsk, a_queue_with_no_sending_side_is_given_up)
+{
+	uint8_t p4[128], buf[2048];
+	char err[256];
+	struct sg_xsk x;
+	struct sg_tx tx;
+	int fd;
+
+	setup();
+	ip("link add sgx2 numtxqueues 1 numrxqueues 2 type veth peer name sgx3");
+	ip("link set sgx2 up");
+	ip("link set sgx3 up");
+	int if2 = (int)if_nametoindex("sgx2");
+	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
+	const uint8_t *pkts[] = { p4 };
+	const size_t lens[] = { l4 };
+	const struct sg_hop hops[] = { hop(if2) };
+
+	cr_assert_eq(xsk_open(&x, if2, 1), 0, "%s", strerror(errno));
+	cr_assert_eq(xsk_send(&x, pkts, lens, hops, 1), 0);
+	cr_assert(x.broken);
+	cr_assert_eq(x.error, EINVAL);
+	cr_assert_eq(xsk_unsent(&x), 0, "the frame is handed back, not lost");
+	xsk_close(&x);
+
+	/* The sender, on queue 1 of sgx2: AF_PACKET takes it. */
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
+		.sll_protocol = htons(ETH_P_ALL),
+		.sll_ifindex = (int)if_nametoindex("sgx3") };
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	cr_assert_neq(fd, -1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
+	net_tx_xdp(&tx, true, 1);
+	int64_t deadline = now_ms() + 3000;
+	/* (the queue may still be held a moment by the socket closed above) */
+	while (tx.xdp_err != EINVAL && now_ms() < deadline) {
+		net_tx_xdp(&tx, true, 1);
+		cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
+		usleep(10000);
+	}
+	cr_assert_eq(tx.xdp_err, EINVAL, "%s", strerror(tx.xdp_err));
+	cr_assert_eq(tx.xdp_err_ifindex, if2);
+	cr_assert_eq(tx.xdp_lost, 0, "its frame went through AF_PACKET");
+	cr_assert_geq(tx.xdp_missed, 1);
+	int n = peer_read(fd, buf, sizeof(buf));
+	cr_assert_eq(n, (int)(14 + l4));
+	cr_assert_arr_eq(buf + 14, p4, l4);
+	net_tx_close(&tx);
+	close(fd);
+}
+
+/* The interface's address changes: the next refresh puts the new one in
+ * the frames. */
+Test(xsk, refresh_follows_a_new_interface_address)
+{
+	static const uint8_t mac9[6] = { 2, 0, 0, 0, 0, 9 };
+	uint8_t p4[128], buf[2048];
+	char err[256];
+	struct sg_tx tx;
+	int fd;
+
+	setup();
+	fd = peer_socket();
+	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
+	net_tx_xdp(&tx, true, 0);
+	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
+	const uint8_t *pkts[] = { p4 };
+	const size_t lens[] = { l4 };
+	const struct sg_hop hops[] = { hop(if0) };
+	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
+	expect_frame(fd, p4, l4);
+	ip("link set sgx0 address 02:00:00:00:00:09");
+	net_tx_refresh(&tx);
+	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
+	cr_assert_eq(tx.xdp_sent, 2);
+	int n = peer_read(fd, buf, sizeof(buf));
+	cr_assert_eq(n, (int)(14 + l4));
+	cr_assert_arr_eq(buf + 6, mac9, 6);
+	/* Gone: the socket closes at the next refresh. */
+	ip("link del sgx0");
+	net_tx_refresh(&tx);
+	for (unsigned i = 0; i < NET_TX_XSK; i++)
+		cr_assert_eq(tx.xsk[i].x.fd, -1);
+	cr_assert_eq(tx.xdp_err_ifindex, if0);
 	net_tx_close(&tx);
 	close(fd);
 }

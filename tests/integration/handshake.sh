@@ -109,8 +109,8 @@ for mode in never always; do
 	# retransmissions are routed: a raw socket).
 	answers=$(($(stat synack_sent) - $(stat synack_retransmitted)))
 	if [ $tx = xdp ] && have_xdp; then
-		[ "$(stat tx_xdp)" -ge "$answers" ] ||
-			fail "$mode: $(stat tx_xdp) sent through AF_XDP of $answers answers"
+		[ "$(stat tx_xdp)" -ge "$answers" ] && [ "$(stat tx_xdp_missed)" -eq 0 ] ||
+			fail "$mode: $(stat tx_xdp) sent through AF_XDP of $answers answers, $(stat tx_xdp_missed) missed"
 		! grep "AF_XDP" "$WORK/synguard.log" || fail "$mode: AF_XDP refused"
 	elif [ $tx = packet ]; then
 		[ "$(stat tx_xdp)" -eq 0 ] ||

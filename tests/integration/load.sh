@@ -30,8 +30,9 @@ out=$(C python3 "$TOOLS/sgclient.py" echo $SRV6 8080 -n 50 -c 5 -s 64) ||
 # Both workers answer through AF_XDP, each on a queue of its own.
 answers=$(($(stat synack_sent) - $(stat synack_retransmitted)))
 if have_xdp; then
-	[ "$(stat tx_xdp)" -ge "$answers" ] && [ "$answers" -ge 1250 ] ||
-		fail "$(stat tx_xdp) sent through AF_XDP of $answers answers"
+	[ "$(stat tx_xdp)" -ge "$answers" ] && [ "$answers" -ge 1250 ] &&
+	[ "$(stat tx_xdp_missed)" -eq 0 ] ||
+		fail "$(stat tx_xdp) sent through AF_XDP of $answers answers, $(stat tx_xdp_missed) missed"
 	! grep "AF_XDP" "$WORK/synguard.log" || fail "a worker had no AF_XDP socket"
 fi
 [ "$(stat rx_to_ring)" -ge 1 ] || fail "no worker moved to its ring under load"
