@@ -811,12 +811,25 @@ net_tx_close(struct sg_tx *tx)
 	tx->fd4 = tx->fd6 = tx->fdll = -1;
 }
 
+/* The open sockets' regions, for the memory gauge. */
+static void
+tx_xsk_bytes(struct sg_tx *tx)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < NET_TX_XSK; i++)
+		if (tx->xsk[i].x.fd != -1)
+			n += (uint64_t)XSK_FRAMES * XSK_CHUNK;
+	__atomic_store_n(&tx->xdp_bytes, n, __ATOMIC_RELAXED);
+}
+
 /* Close a slot's AF_XDP socket; frames it had not sent yet are lost. */
 static void
 tx_xsk_close(struct sg_tx *tx, int slot)
 {
 	tx->xdp_lost += xsk_unsent(&tx->xsk[slot].x);
 	xsk_close(&tx->xsk[slot].x);
+	tx_xsk_bytes(tx);
 }
 
 void
@@ -927,6 +940,7 @@ tx_xsk(struct sg_tx *tx, int ifindex)
 	if (xsk_open(&tx->xsk[freeslot].x, ifindex, tx->xdp_queue) == 0) {
 		tx->xsk[freeslot].retry_ms = 0;
 		tx->xsk[freeslot].err = 0;
+		tx_xsk_bytes(tx);
 		return freeslot;
 	}
 	int e = errno;

@@ -136,6 +136,8 @@ struct sg_tx {
 	uint64_t xdp_sent;             /* packets put on AF_XDP rings */
 	uint64_t xdp_missed;           /* xdp on, sent through AF_PACKET */
 	uint64_t xdp_lost;             /* on a ring when its socket closed */
+	uint64_t xdp_bytes;            /* the open sockets' regions (read by
+					  other threads: atomic) */
 	int xdp_err;                   /* the last failure's errno, for the */
 	int xdp_err_ifindex;           /* caller to report; 0: none new */
 };

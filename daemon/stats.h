@@ -64,8 +64,8 @@ struct sg_stats {
  * exposes each as synguard_<name>. */
 #define SG_GAUGES(X)                                                         \
 	X(halfopen_entries, "half-open entries now")                         \
-	X(memory_bytes, "bytes the workers allocated: half-open tables and " \
-			"receive buffers")                                   \
+	X(memory_bytes, "bytes the workers allocated: half-open tables, "   \
+			"receive buffers and AF_XDP regions")                \
 	X(rx_ring_workers, "workers reading from their receive ring now "    \
 			   "(the others read each segment as it comes)")
 

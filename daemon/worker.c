@@ -943,7 +943,8 @@ worker_halfopen(const struct sg_worker *w)
 size_t
 worker_memory(const struct sg_worker *w)
 {
-	return sizeof(*w) + (size_t)BATCH * FRAME_SIZE + engine_memory(w->engine);
+	return sizeof(*w) + (size_t)BATCH * FRAME_SIZE + engine_memory(w->engine) +
+	    (size_t)__atomic_load_n(&w->tx.xdp_bytes, __ATOMIC_RELAXED);
 }
 
 struct sg_pool *

@@ -330,9 +330,11 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	expect_frame(fd, p6, l6);
 
 	net_tx_xdp(&tx, true, 1);
+	cr_assert_eq(tx.xdp_bytes, 0);
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), 2);
 	cr_assert_eq(tx.xdp_sent, 2);
 	cr_assert_eq(tx.xdp_err_ifindex, 0);
+	cr_assert_eq(tx.xdp_bytes, XSK_FRAMES * XSK_CHUNK);
 	expect_frame(fd, p4, l4);
 	expect_frame(fd, p6, l6);
 
@@ -405,6 +407,7 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	net_tx_xdp(&tx, false, 0);
 	for (unsigned i = 0; i < NET_TX_XSK; i++)
 		cr_assert_eq(tx.xsk[i].x.fd, -1);
+	cr_assert_eq(tx.xdp_bytes, 0);
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), 2);
 	cr_assert_eq(tx.xdp_sent, 5);
 	net_tx_close(&tx);

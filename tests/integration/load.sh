@@ -16,8 +16,14 @@ SG_LISTEN='{ address = "0.0.0.0"; port = 8080; }, { address = "::"; port = 8080;
 start_synguard "$WORK/sg.conf"
 
 [ "$(stat rx_ring_workers)" -eq 0 ] || fail "a calm worker started on its ring"
+mem0=$(stat memory_bytes)
 open_xdp
 fds_before=$(ls /proc/$SG_PID/fd | wc -l)
+# Each worker's AF_XDP region shows in the memory gauge.
+if have_xdp; then
+	[ "$(stat memory_bytes)" -eq $((mem0 + 2 * 524288)) ] ||
+		fail "memory_bytes $mem0 -> $(stat memory_bytes), want two 512 KiB regions more"
+fi
 out=$(C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 1000 -c 1 -s 64) ||
 	fail "sequential: $out"
 echo "1000 sequential: $out"
