@@ -840,36 +840,10 @@ net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue)
 			tx_xsk_close(tx, (int)i);
 		tx->xsk[i].retry_ms = 0;
 		tx->xsk[i].err = 0;
+		tx->xsk[i].busy = tx->xsk[i].busy_said = false;
 	}
 	tx->xdp = on;
 	tx->xdp_queue = queue;
-}
-
-static void tx_xsk_failed(struct sg_tx *tx, int slot, int ifindex, int err);
-
-void
-net_tx_refresh(struct sg_tx *tx)
-{
-	for (unsigned i = 0; i < NET_TX_XSK; i++) {
-		struct sg_xsk *x = &tx->xsk[i].x;
-		if (x->fd == -1)
-			continue;
-		/* Only an interface that is gone, or no longer Ethernet,
-		 * loses its socket: not one whose address could not be read
-		 * for want of a descriptor. */
-		if (xsk_refresh(x) == -1 && (errno == ENODEV ||
-		    errno == ENXIO || errno == ENOTSUP)) {
-			int ifindex = x->ifindex, e = errno;
-			tx_xsk_close(tx, (int)i);
-			tx_xsk_failed(tx, (int)i, ifindex, e);
-			continue;
-		}
-		if (xsk_flush(x) == -1) {
-			int ifindex = x->ifindex, e = x->error;
-			tx_xsk_close(tx, (int)i);
-			tx_xsk_failed(tx, (int)i, ifindex, e);
-		}
-	}
 }
 
 static uint64_t
@@ -881,26 +855,74 @@ coarse_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* An interface's AF_XDP socket could not be had, or failed: send to it
- * another way for a while, and say why, unless that was said last time. A
- * queue is busy for a moment after its last socket closed (the kernel lets
- * it go later): try that again soon. */
+/* Say why an interface's AF_XDP socket could not be had. */
+static void
+tx_xsk_report(struct sg_tx *tx, int ifindex, int err)
+{
+	tx->xdp_err = err;
+	tx->xdp_err_ifindex = ifindex;
+}
+
+/*
+ * An interface's AF_XDP socket could not be had, or failed: send to it
+ * another way for a while, and say why, unless that is what was said last
+ * time for it (a slot forgets its last failure only when a send through it
+ * works). An interface that is gone frees its slot at once. A queue our
+ * own socket held a moment ago stays busy until the kernel lets it go: try
+ * that again in a second, quietly; busy again, another AF_XDP program
+ * holds it (said once). Busy does not replace the last other reason.
+ */
 static void
 tx_xsk_failed(struct sg_tx *tx, int slot, int ifindex, int err)
 {
-	bool again = tx->xsk[slot].x.ifindex == ifindex &&
-	    tx->xsk[slot].err == err;
+	struct sg_tx_slot *s = &tx->xsk[slot];
+	bool same = s->ifindex == ifindex;
+	uint64_t now = coarse_ms();
 
-	if (!again) {
-		tx->xdp_err = err;
-		tx->xdp_err_ifindex = ifindex;
+	s->ifindex = ifindex;
+	if (err == EBUSY) {
+		if (same && s->busy) {
+			if (!s->busy_said)
+				tx_xsk_report(tx, ifindex, err);
+			s->busy_said = true;
+			s->retry_ms = now + NET_TX_XSK_RETRY_MS;
+		} else {
+			if (!same)
+				s->err = 0;
+			s->busy = true;
+			s->retry_ms = now + NET_TX_XSK_BUSY_MS;
+		}
+		return;
 	}
-	tx->xsk[slot].x.ifindex = ifindex;
-	tx->xsk[slot].err = err;
-	/* Busy twice: another AF_XDP user holds the queue, not our own
-	 * socket closed a moment ago. */
-	tx->xsk[slot].retry_ms = coarse_ms() + (err == EBUSY && !again ?
-	    NET_TX_XSK_BUSY_MS : NET_TX_XSK_RETRY_MS);
+	s->busy = s->busy_said = false;
+	if (!same || s->err != err)
+		tx_xsk_report(tx, ifindex, err);
+	s->err = err;
+	s->retry_ms = err == ENODEV || err == ENXIO ? 0 :
+	    now + NET_TX_XSK_RETRY_MS;
+}
+
+void
+net_tx_refresh(struct sg_tx *tx)
+{
+	for (unsigned i = 0; i < NET_TX_XSK; i++) {
+		struct sg_xsk *x = &tx->xsk[i].x;
+		if (x->fd == -1)
+			continue;
+		/* Only an interface that is gone, or no longer Ethernet,
+		 * loses its socket: not one whose address could not be read
+		 * for want of a descriptor. */
+		int e = 0;
+		if (xsk_refresh(x) == -1 && (errno == ENODEV ||
+		    errno == ENXIO || errno == ENOTSUP))
+			e = errno;
+		else if (xsk_flush(x) == -1)
+			e = x->error;
+		if (e == 0)
+			continue;
+		tx_xsk_close(tx, (int)i);
+		tx_xsk_failed(tx, (int)i, tx->xsk[i].ifindex, e);
+	}
 }
 
 /*
@@ -915,9 +937,8 @@ tx_xsk(struct sg_tx *tx, int ifindex)
 	uint64_t now = 0;
 
 	for (unsigned i = 0; i < NET_TX_XSK; i++) {
-		const struct sg_xsk *x = &tx->xsk[i].x;
-		if (x->fd != -1) {
-			if (x->ifindex == ifindex)
+		if (tx->xsk[i].x.fd != -1) {
+			if (tx->xsk[i].ifindex == ifindex)
 				return (int)i;
 			continue;
 		}
@@ -925,48 +946,48 @@ tx_xsk(struct sg_tx *tx, int ifindex)
 			if (now == 0)
 				now = coarse_ms();
 			if (now < tx->xsk[i].retry_ms) {
-				if (x->ifindex == ifindex)
+				if (tx->xsk[i].ifindex == ifindex)
 					return -1;
 				continue;
 			}
 		}
-		/* Free: the one that last failed for it, else the first. */
-		if (freeslot == -1 || x->ifindex == ifindex)
+		/* Free: the one that last served it, else the first. */
+		if (freeslot == -1 || tx->xsk[i].ifindex == ifindex)
 			freeslot = (int)i;
 	}
 	if (freeslot == -1)
 		return -1;
-	int last = tx->xsk[freeslot].x.ifindex;
-	if (xsk_open(&tx->xsk[freeslot].x, ifindex, tx->xdp_queue) == 0) {
-		tx->xsk[freeslot].retry_ms = 0;
-		tx->xsk[freeslot].err = 0;
-		tx_xsk_bytes(tx);
-		return freeslot;
+	if (xsk_open(&tx->xsk[freeslot].x, ifindex, tx->xdp_queue) == -1) {
+		tx_xsk_failed(tx, freeslot, ifindex, errno);
+		return -1;
 	}
-	int e = errno;
-	tx->xsk[freeslot].x.ifindex = last; /* xsk_open cleared it */
-	tx_xsk_failed(tx, freeslot, ifindex, e);
-	return -1;
+	struct sg_tx_slot *sl = &tx->xsk[freeslot];
+	if (sl->ifindex != ifindex)
+		sl->err = 0; /* another interface's news */
+	sl->ifindex = ifindex;
+	sl->retry_ms = 0;
+	sl->busy = sl->busy_said = false;
+	tx_xsk_bytes(tx);
+	return freeslot;
 }
 
-/* Send the leading packets that go to hops[0]'s interface through its
- * AF_XDP socket: how many went. */
+/* Send the n packets, all to hops[0]'s interface, through its AF_XDP
+ * socket: how many of the first went. */
 static unsigned
 tx_hops_xdp(struct sg_tx *tx, const uint8_t *const *pkts, const size_t *lens,
     const struct sg_hop *hops, unsigned n)
 {
-	unsigned run = 1;
 	int slot, sent;
 
-	while (run < n && hops[run].ifindex == hops[0].ifindex)
-		run++;
 	if ((slot = tx_xsk(tx, hops[0].ifindex)) == -1)
 		return 0;
-	sent = xsk_send(&tx->xsk[slot].x, pkts, lens, hops, run);
+	sent = xsk_send(&tx->xsk[slot].x, pkts, lens, hops, n);
 	if (tx->xsk[slot].x.broken) {
 		int e = tx->xsk[slot].x.error;
 		tx_xsk_close(tx, slot);
 		tx_xsk_failed(tx, slot, hops[0].ifindex, e);
+	} else if (sent > 0) {
+		tx->xsk[slot].err = 0; /* it works: the next failure is news */
 	}
 	tx->xdp_sent += (unsigned)sent;
 	return (unsigned)sent;
@@ -1099,10 +1120,17 @@ net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
 		n = NET_TX_BATCH;
 	bool missed = false;
 	if (tx->xdp && hops[0].ifindex > 0) {
-		unsigned sent = tx_hops_xdp(tx, pkts, lens, hops, n);
+		/* The leading run to one interface; what AF_XDP does not
+		 * take of it goes through AF_PACKET, and the runs after it
+		 * get their own chance at the next call. */
+		unsigned run = 1;
+		while (run < n && hops[run].ifindex == hops[0].ifindex)
+			run++;
+		unsigned sent = tx_hops_xdp(tx, pkts, lens, hops, run);
 		if (sent > 0)
 			return (int)sent;
 		missed = true;
+		n = run;
 	}
 	memset(mm, 0, n * sizeof(mm[0]));
 	memset(sll, 0, n * sizeof(sll[0]));

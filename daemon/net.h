@@ -128,10 +128,13 @@ struct sg_tx {
 	 * xdp_queue; AF_PACKET when it cannot be had. */
 	bool xdp;
 	unsigned xdp_queue;
-	struct {
+	struct sg_tx_slot {
 		struct sg_xsk x;       /* x.fd -1: not open */
+		int ifindex;           /* the interface it serves or failed
+					  for last */
 		uint64_t retry_ms;     /* failed: not before then; 0 */
-		int err;               /* how it last failed, or 0 */
+		int err;               /* how it last failed (busy aside) */
+		bool busy, busy_said;  /* its queue was busy; and it was said */
 	} xsk[NET_TX_XSK];
 	uint64_t xdp_sent;             /* packets put on AF_XDP rings */
 	uint64_t xdp_missed;           /* xdp on, sent through AF_PACKET */

@@ -167,7 +167,7 @@ xdp_failed(struct sg_worker *w)
 		return;
 	}
 	log_warnx("worker %u: no AF_XDP socket on %s queue %u (%s%s); "
-	    "replies leave through AF_PACKET, tried again every %d s",
+	    "replies leave through AF_PACKET, tried again in %d s",
 	    w->id, name, w->tx.xdp_queue, strerror(e),
 	    e == EINVAL ? ": fewer queues than workers?" :
 	    e == ENOBUFS ? ": raise RLIMIT_MEMLOCK" : "",
@@ -180,7 +180,10 @@ xdp_counts(struct sg_worker *w)
 {
 	w->stats.tx_xdp = w->tx.xdp_sent;
 	w->stats.tx_xdp_missed = w->tx.xdp_missed;
+	/* Counted as sent when they went on the ring: now as failed too
+	 * (counters only grow). */
 	w->stats.tx_errors += w->tx.xdp_lost;
+	w->stats.drops[SG_R_TX_FAILED] += w->tx.xdp_lost;
 	w->tx.xdp_lost = 0;
 	if (w->tx.xdp_err_ifindex != 0)
 		xdp_failed(w);

@@ -207,7 +207,10 @@ kick(struct sg_xsk *x)
 	for (unsigned tries = 0; tries < XSK_FRAMES / 16 + 2; tries++) {
 		if (__atomic_load_n(x->tx_cons, __ATOMIC_ACQUIRE) == x->tx_head)
 			return 0;
-		if (sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) == 0) {
+		ssize_t r = sendto(x->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+		if (r > 0)
+			continue; /* NET_XMIT_CN from a congested driver */
+		if (r == 0) {
 			/* Done, yet frames left and no error: a queue with
 			 * no sending side (bind takes any below the number
 			 * of receive queues, which may be more). */
@@ -267,7 +270,11 @@ xsk_send(struct sg_xsk *x, const uint8_t *const *pkts, const size_t *lens,
 	/* Even with nothing new: frames an earlier call left wait for it. */
 	if (kick(x) == -1) {
 		/* What the kernel took of these is sent, the rest is the
-		 * caller's; older frames still on the ring are lost. */
+		 * caller's; older frames still on the ring are lost. (An
+		 * older kernel that had taken frames but not yet said so
+		 * when the interface went away makes us hand back a few it
+		 * sent: they go twice, which a client takes as a duplicate
+		 * SYN-ACK.) */
 		fail_with(x, errno);
 		int32_t took = (int32_t)(__atomic_load_n(x->tx_cons,
 		    __ATOMIC_ACQUIRE) - start);
