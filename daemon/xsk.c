@@ -2,8 +2,8 @@
  * xsk.c -- an AF_XDP socket that only sends (see xsk.h).
  *
  * The region holds XSK_FRAMES chunks; a chunk is ours from the moment the
- * kernel lists it in the completion ring (it has copied the frame) until we
- * write a frame into it and put its descriptor on the TX ring. The rings'
+ * kernel lists it in the completion ring (it is done with the frame) until
+ * we write a frame into it and put its descriptor on the TX ring. The rings'
  * indices run freely and wrap; the kernel's are read with acquire and ours
  * published with release, as the kernel's own xsk_queue.h pairs them.
  */
@@ -59,14 +59,10 @@ ether_addr(int ifindex, uint8_t mac[6])
 	}
 	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
 	rc = 0;
-out:
-	if (rc == -1) {
-		int e = errno;
-		close(fd);
-		errno = e;
-	} else {
-		close(fd);
-	}
+out:;
+	int e = errno;
+	close(fd);
+	errno = e;
 	return rc;
 }
 
