@@ -166,12 +166,18 @@ xdp_failed(struct sg_worker *w)
 		    "through AF_PACKET", w->id, name);
 		return;
 	}
+	if (e == ENODEV || e == ENXIO) {
+		log_info("worker %u: interface %s is gone, and its AF_XDP "
+		    "socket with it", w->id, name);
+		return;
+	}
 	log_warnx("worker %u: no AF_XDP socket on %s queue %u (%s%s); "
 	    "replies leave through AF_PACKET, tried again in %d s",
 	    w->id, name, w->tx.xdp_queue, strerror(e),
-	    e == EINVAL ? ": fewer queues than workers?" :
+	    e == EINVAL ? ": fewer sending queues than workers?" :
+	    e == EBUSY ? ": another AF_XDP program holds it" :
 	    e == ENOBUFS ? ": raise RLIMIT_MEMLOCK" : "",
-	    (e == EBUSY ? NET_TX_XSK_BUSY_MS : NET_TX_XSK_RETRY_MS) / 1000);
+	    NET_TX_XSK_RETRY_MS / 1000);
 }
 
 /* The sender's AF_XDP figures into the counters, and its news to the log. */
