@@ -972,16 +972,21 @@ tx_xsk(struct sg_tx *tx, int ifindex)
 }
 
 /* Send the n packets, all to hops[0]'s interface, through its AF_XDP
- * socket: how many of the first went. */
+ * socket: how many of the first went. When none did, *other says how many
+ * of them are to go another way: the first alone if only it could not go
+ * (not IP, too long, no Ethernet hop), else all. */
 static unsigned
 tx_hops_xdp(struct sg_tx *tx, const uint8_t *const *pkts, const size_t *lens,
-    const struct sg_hop *hops, unsigned n)
+    const struct sg_hop *hops, unsigned n, unsigned *other)
 {
 	int slot, sent;
 
+	*other = n;
 	if ((slot = tx_xsk(tx, hops[0].ifindex)) == -1)
 		return 0;
 	sent = xsk_send(&tx->xsk[slot].x, pkts, lens, hops, n);
+	if (sent == 0 && !tx->xsk[slot].x.broken && tx->xsk[slot].x.nfree > 0)
+		*other = 1;
 	if (tx->xsk[slot].x.broken) {
 		int e = tx->xsk[slot].x.error;
 		tx_xsk_close(tx, slot);
@@ -1123,14 +1128,14 @@ net_tx_send_hops(struct sg_tx *tx, const uint8_t *const *pkts,
 		/* The leading run to one interface; what AF_XDP does not
 		 * take of it goes through AF_PACKET, and the runs after it
 		 * get their own chance at the next call. */
-		unsigned run = 1;
+		unsigned run = 1, other;
 		while (run < n && hops[run].ifindex == hops[0].ifindex)
 			run++;
-		unsigned sent = tx_hops_xdp(tx, pkts, lens, hops, run);
+		unsigned sent = tx_hops_xdp(tx, pkts, lens, hops, run, &other);
 		if (sent > 0)
 			return (int)sent;
 		missed = true;
-		n = run;
+		n = other;
 	}
 	memset(mm, 0, n * sizeof(mm[0]));
 	memset(sll, 0, n * sizeof(sll[0]));

@@ -117,15 +117,16 @@ int net_tap_read(struct sg_tap *tap, struct sg_frame *frames, unsigned n,
 #define NET_TX_XSK_RETRY_MS 60000
 #define NET_TX_XSK_BUSY_MS 1000
 
-/* Raw sending sockets for IPv4 and IPv6 (IPPROTO_RAW: we write the IP
- * header). Either may be -1 if that family is unused. */
+/* The sending sockets: raw ones for IPv4 and IPv6 (IPPROTO_RAW: we write
+ * the IP header; either may be -1 if that family is unused), an AF_PACKET
+ * one, and AF_XDP ones per interface. */
 struct sg_tx {
 	int fd4;
 	int fd6;
 	int fdll; /* AF_PACKET SOCK_DGRAM: replies straight to a previous hop */
 	/* With net_tx_xdp(): replies to a hop leave through an AF_XDP socket
 	 * of their interface (xsk.h), opened at its first reply, on queue
-	 * xdp_queue; AF_PACKET when it cannot be had. */
+	 * xdp_queue; AF_PACKET when it cannot be had (see net_tx_xdp). */
 	bool xdp;
 	unsigned xdp_queue;
 	struct sg_tx_slot {
@@ -163,7 +164,9 @@ void net_tx_close(struct sg_tx *tx);
  * interfaces (on), or only through the AF_PACKET socket (off: closes them).
  * An interface that is not Ethernet, has no such queue, or whose socket
  * cannot be had for another reason is sent to through AF_PACKET, and tried
- * again NET_TX_XSK_RETRY_MS later, or at the next call of this (a reload);
+ * again NET_TX_XSK_RETRY_MS later (NET_TX_XSK_BUSY_MS for a first busy
+ * queue, at once for an interface that is gone), or at the next call of
+ * this (a reload);
  * tx->xdp_err and xdp_err_ifindex say why, when it is not what they said
  * for that interface last time (the caller clears xdp_err_ifindex).
  */

@@ -196,9 +196,9 @@ xdp_counts(struct sg_worker *w)
 }
 
 /*
- * Send the queued replies, each run of one kind with one sendmmsg: answers
- * to a segment go back to the hop it came from (AF_PACKET), timer
- * retransmissions are routed (raw socket). A packet the kernel refuses is
+ * Send the queued replies, a run of one kind at a time: answers to a
+ * segment go back to the hop they came from (AF_XDP or AF_PACKET), timer
+ * retransmissions are routed (raw socket, sendmmsg). A packet the kernel refuses is
  * counted and skipped; a full buffer drops the rest of the batch at once.
  */
 static void

@@ -386,13 +386,21 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	expect_frame(fd, p4, l4);
 	expect_frame(fd, p6, l6);
 
-	/* Back to queue 0, then the interface goes down: the socket is
-	 * closed and the sender says why; AF_PACKET reports the error. */
-	net_tx_xdp(&tx, true, 0);
-	tx.xdp_err_ifindex = 0;
-	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
+	/* Back to queue 0 (which the socket closed a moment ago may still
+	 * hold: busy, quietly, meanwhile), then the interface goes down: the
+	 * socket is closed and the sender says why; AF_PACKET reports the
+	 * error. */
+	int64_t deadline = now_ms() + 3000;
+	do {
+		net_tx_xdp(&tx, true, 0);
+		tx.xdp_err_ifindex = 0;
+		cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
+		expect_frame(fd, p4, l4);
+		cr_assert_eq(tx.xdp_err_ifindex, 0);
+		if (tx.xdp_sent == 3)
+			usleep(10000);
+	} while (tx.xdp_sent == 3 && now_ms() < deadline);
 	cr_assert_eq(tx.xdp_sent, 4);
-	expect_frame(fd, p4, l4);
 	ip("link set sgx0 down");
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), -1);
 	cr_assert_eq(errno, ENETDOWN, "%s", strerror(errno));
@@ -404,7 +412,7 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	/* Up again: the queue is the closed socket's for a moment (the
 	 * kernel lets it go later), then a new one has it. */
 	ip("link set sgx0 up");
-	int64_t deadline = now_ms() + 3000;
+	deadline = now_ms() + 3000;
 	while (tx.xdp_sent == 4 && now_ms() < deadline) {
 		net_tx_xdp(&tx, true, 0);
 		cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), 2);
@@ -597,6 +605,37 @@ Test(xsk, a_queue_someone_else_holds_is_said_once)
 		}
 	}
 	xsk_close(&other);
+	net_tx_close(&tx);
+	close(fd);
+}
+
+/* One packet AF_XDP cannot take (a hop address that is not 6 bytes) goes
+ * through AF_PACKET alone; the rest of its run still goes through AF_XDP. */
+Test(xsk, only_the_packet_that_cannot_go_takes_the_other_way)
+{
+	uint8_t p4[128];
+	char err[256];
+	struct sg_tx tx;
+	int fd;
+
+	setup();
+	fd = peer_socket();
+	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
+	net_tx_xdp(&tx, true, 0);
+	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
+	struct sg_hop odd = hop(if0);
+	odd.halen = 8;
+	const uint8_t *pkts[] = { p4, p4, p4 };
+	const size_t lens[] = { l4, l4, l4 };
+	const struct sg_hop hops[] = { odd, hop(if0), hop(if0) };
+	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 3), 1);
+	cr_assert_eq(tx.xdp_missed, 1);
+	cr_assert_eq(tx.xdp_sent, 0);
+	cr_assert_eq(net_tx_send_hops(&tx, pkts + 1, lens + 1, hops + 1, 2), 2);
+	cr_assert_eq(tx.xdp_sent, 2);
+	cr_assert_eq(tx.xdp_missed, 1);
+	for (int i = 0; i < 3; i++)
+		expect_frame(fd, p4, l4);
 	net_tx_close(&tx);
 	close(fd);
 }
