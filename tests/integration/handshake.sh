@@ -13,6 +13,12 @@ topology
 # it off, a retransmission below is a segment lost until the RTO (200 ms
 # or more), which is what the checks are about (test_repair does the same).
 C sh -c 'echo 0 > /proc/sys/net/ipv4/tcp_early_retrans' 2>/dev/null || true
+
+# Segments the kernel dropped on the veth pair (either way).
+veth_drops() {
+	echo $(($(S cat /sys/class/net/veth-s/statistics/tx_dropped) +
+		$(C cat /sys/class/net/veth-c/statistics/tx_dropped)))
+}
 watch_rst 8080
 start_echo echo
 
@@ -79,13 +85,21 @@ for mode in never always; do
 
 	# Clients that write at once never send their data twice, even when
 	# it lands after their ACK but before the socket exists (then
-	# synguard hands it to the socket again: reinjected).
+	# synguard hands it to the socket again: reinjected). Unless the
+	# kernel itself dropped segments on the veth pair (a CPU's backlog
+	# full, on a machine busy with other tests): then TCP rightly sends
+	# them again, and the batch runs once more.
 	for host in $SRV4 $SRV6; do
-		out=$(C python3 "$TOOLS/sgclient.py" echo $host 8080 -n 300 -c 4 -s 32) ||
-			fail "$mode: 300 connections to $host writing at once: $out"
-		echo "$mode: $host: $out; reinjected so far $(stat reinjected)"
-		[ "$(field "$out" retrans)" -eq 0 ] ||
-			fail "$mode: clients of $host retransmitted: $out"
+		for try in 1 2; do
+			d0=$(veth_drops)
+			out=$(C python3 "$TOOLS/sgclient.py" echo $host 8080 -n 300 -c 4 -s 32) ||
+				fail "$mode: 300 connections to $host writing at once: $out"
+			d=$(($(veth_drops) - d0))
+			echo "$mode: $host: $out; reinjected so far $(stat reinjected); veth drops $d"
+			[ "$(field "$out" retrans)" -eq 0 ] && break
+			[ "$d" -gt 0 ] && [ $try -eq 1 ] ||
+				fail "$mode: clients of $host retransmitted: $out"
+		done
 	done
 
 	# A handed-off connection's segments stay in the kernel (the tap
