@@ -4,6 +4,7 @@
  * namespace. What leaves one end is read whole, Ethernet header included,
  * by a packet socket on the other.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <linux/if_ether.h>
@@ -45,7 +46,34 @@ ip(const char *args)
 	cr_assert_eq(system(cmd), 0, "ip %s", args);
 }
 
-/* A private namespace with a veth pair of two queues a side. */
+static int64_t now_ms(void);
+
+/*
+ * Wait until an interface runs (IFF_RUNNING: the kernel has done with
+ * bringing it up, its qdisc attached); before that, what goes through the
+ * qdisc layer (AF_PACKET) is dropped.
+ */
+static void
+wait_running(const char *name)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int64_t deadline = now_ms() + 5000;
+
+	cr_assert_neq(fd, -1);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	for (;;) {
+		cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0, "%s", name);
+		if (ifr.ifr_flags & IFF_RUNNING)
+			break;
+		cr_assert_lt(now_ms(), deadline, "%s does not run", name);
+		usleep(5000);
+	}
+	close(fd);
+}
+
+/* A private namespace with a veth pair of two queues a side, running. */
 static void
 setup(void)
 {
@@ -64,6 +92,8 @@ setup(void)
 	if0 = (int)if_nametoindex("sgx0");
 	if1 = (int)if_nametoindex("sgx1");
 	cr_assert(if0 > 0 && if1 > 0);
+	wait_running("sgx0");
+	wait_running("sgx1");
 }
 
 /* A packet socket that reads whole frames arriving on sgx1. */
@@ -427,6 +457,8 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	}
 	cr_assert_eq(tx.xdp_sent, 6);
 
+	wait_running("sgx0");
+
 	/* Off closes every socket. */
 	net_tx_xdp(&tx, false, 0);
 	for (unsigned i = 0; i < NET_TX_XSK; i++)
@@ -453,6 +485,8 @@ Test(xsk, a_queue_with_no_sending_side_is_given_up)
 	ip("link add sgx2 numtxqueues 1 numrxqueues 2 type veth peer name sgx3");
 	ip("link set sgx2 up");
 	ip("link set sgx3 up");
+	wait_running("sgx2");
+	wait_running("sgx3");
 	int if2 = (int)if_nametoindex("sgx2");
 	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
 	const uint8_t *pkts[] = { p4 };
