@@ -40,6 +40,7 @@
 #include "handoff.h"
 #include "log.h"
 #include "peercred.h"
+#include "tsclock.h"
 
 /* Reconnection backoff: doubling from MIN to MAX, each delay drawn from
  * [d/2, d] so that backends restarted together are not hit in lockstep. A
@@ -136,10 +137,7 @@ static void backend_schedule_retry(struct backend *);
 static uint64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return sg_clock_ms(CLOCK_MONOTONIC);
 }
 
 /* xorshift64*: jitter only, no secrecy needed. */

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "net.h"
 #include "notify.h"
+#include "tsclock.h"
 #include "worker.h"
 
 #ifndef SYSCONFDIR
@@ -497,13 +498,10 @@ static void
 on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	struct sg_daemon *d = arg;
-	struct timespec ts;
 	(void)fd;
 	(void)what;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 +
-	    (uint64_t)ts.tv_nsec / 1000000;
+	uint64_t now_ms = sg_clock_ms(CLOCK_MONOTONIC);
 	uint64_t limit_ms = d->watchdog_usec / 2000;
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		uint64_t beat = worker_heartbeat(d->workers[i]);

@@ -321,16 +321,13 @@ tap_attach(int fd, const uint16_t *ports, size_t nports)
 {
 	struct sock_filter insns[TAP_MAX_INSNS];
 	struct sock_fprog prog;
-	struct timespec ts;
 
 	if (ports == NULL || nports == 0 || nports > NET_TAP_MAX_PORTS) {
 		errno = EINVAL;
 		return -1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	prog.len = (unsigned short)tap_build_filter(ports, nports,
-	    sg_ts_base((uint64_t)ts.tv_sec * 1000 +
-	    (uint64_t)ts.tv_nsec / 1000000), insns);
+	    sg_ts_base(sg_clock_ms(CLOCK_MONOTONIC)), insns);
 	prog.filter = insns;
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
 	    sizeof(prog));
@@ -846,15 +843,6 @@ net_tx_xdp(struct sg_tx *tx, bool on, unsigned queue)
 	tx->xdp_queue = queue;
 }
 
-static uint64_t
-coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Say why an interface's AF_XDP socket could not be had. */
 static void
 tx_xsk_report(struct sg_tx *tx, int ifindex, int err)
@@ -877,7 +865,7 @@ tx_xsk_failed(struct sg_tx *tx, int slot, int ifindex, int err)
 {
 	struct sg_tx_slot *s = &tx->xsk[slot];
 	bool same = s->ifindex == ifindex;
-	uint64_t now = coarse_ms();
+	uint64_t now = sg_clock_ms(CLOCK_MONOTONIC_COARSE);
 
 	s->ifindex = ifindex;
 	if (err == EBUSY) {
@@ -944,7 +932,7 @@ tx_xsk(struct sg_tx *tx, int ifindex)
 		}
 		if (tx->xsk[i].retry_ms != 0) {
 			if (now == 0)
-				now = coarse_ms();
+				now = sg_clock_ms(CLOCK_MONOTONIC_COARSE);
 			if (now < tx->xsk[i].retry_ms) {
 				if (tx->xsk[i].ifindex == ifindex)
 					return -1;

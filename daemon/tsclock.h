@@ -23,6 +23,18 @@
 #define SG_TSCLOCK_H
 
 #include <stdint.h>
+#include <time.h>
+
+/* Milliseconds of a clock: CLOCK_MONOTONIC for timers and the TSval, its
+ * _COARSE twin where a tick's precision will do. */
+static inline uint64_t
+sg_clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 #define SG_TS_OFFSET_MASK 0x1fffffffu /* per-connection offsets: 29 bits */
 #define SG_TS_EPOCH 0x40000000u       /* the materialized socket's jump */

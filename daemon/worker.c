@@ -29,6 +29,7 @@
 #include "repair.h"
 #include "rxrate.h"
 #include "siphash.h"
+#include "tsclock.h"
 #include "worker.h"
 
 /* Frames read per recvmmsg call, and calls per wake-up before timers and
@@ -125,8 +126,7 @@ clock_read(struct sg_clock *c)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	c->mono_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	c->mono_ms = sg_clock_ms(CLOCK_MONOTONIC);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->real_s = (uint64_t)ts.tv_sec;
 }
