@@ -18,6 +18,9 @@
  */
 int sg_test_netns(void);
 
+/* Milliseconds on the monotonic clock, for the tests' deadlines. */
+int64_t sg_test_now_ms(void);
+
 /* Set a sysctl of the namespace entered above: name as under /proc/sys
  * ("net/ipv4/tcp_early_retrans"). 0, or -1 with errno. */
 int sg_test_sysctl(const char *name, const char *value);

@@ -34,16 +34,6 @@ static const uint8_t lo4[16] = { 127, 0, 0, 1 };
 static const uint8_t lo6[16] = { [15] = 1 };
 static uint8_t bufs[8][65536];
 
-/* Milliseconds on the monotonic clock. */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Private namespace, one CPU; or skip. */
 static void
 setup(void)
@@ -147,12 +137,12 @@ static int
 read_until(struct sg_tap *t, uint16_t marker, struct sg_frame *out,
     size_t bufsize)
 {
-	int64_t deadline = now_ms() + 2000;
+	int64_t deadline = sg_test_now_ms() + 2000;
 	struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 	struct sg_test_seg s;
 	int n = 0, got, i;
 
-	while (now_ms() < deadline && n < 8) {
+	while (sg_test_now_ms() < deadline && n < 8) {
 		poll(&pfd, 1, 100);
 		for (i = n; i < 8; i++)
 			out[i].data = bufs[i];
@@ -264,7 +254,7 @@ TAP_TEST(tap_keeps_established_segments_in_the_kernel)
 	tx_open(&tx);
 	for (fam = 0; fam < 2; fam++) {
 		int family = fam == 0 ? AF_INET : AF_INET6;
-		uint32_t base = sg_ts_base((uint64_t)now_ms());
+		uint32_t base = sg_ts_base((uint64_t)sg_test_now_ms());
 		uint32_t est = base + SG_TS_EPOCH + SG_TS_MARGIN;
 		uint32_t hs = base + SG_TS_MARGIN + 12345;
 
@@ -292,12 +282,12 @@ TAP_TEST(tap_keeps_established_segments_in_the_kernel)
 		send_seg(&tx, AF_INET, PORT, SG_TCP_SYN, NULL);
 
 		uint16_t up[16];
-		int64_t deadline = now_ms() + 2000;
+		int64_t deadline = sg_test_now_ms() + 2000;
 		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 		bool marker = false;
 
 		n = 0;
-		while (!marker && now_ms() < deadline) {
+		while (!marker && sg_test_now_ms() < deadline) {
 			poll(&pfd, 1, 100);
 			int got = tap_read8(t, f);
 			cr_assert_geq(got, 0);
@@ -449,14 +439,14 @@ Test(net, ring_carries_large_frames_and_wraps)
 		seg_send(&tx, &s);
 	}
 	for (i = 0; i < 20; i += n) {
-		int64_t deadline = now_ms() + 2000;
+		int64_t deadline = sg_test_now_ms() + 2000;
 		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
 
 		f[0].data = bufs[0];
 		f[1].data = bufs[1];
 		f[2].data = bufs[2];
 		while ((n = net_tap_read(t, f, 3, 65536)) == 0 &&
-		    now_ms() < deadline)
+		    sg_test_now_ms() < deadline)
 			poll(&pfd, 1, 100);
 		cr_assert_gt(n, 0, "frames %d..19 did not come", i);
 		for (int j = 0; j < n; j++) {
@@ -619,7 +609,7 @@ read_taps(struct sg_tap *const *t, int nt, int want, int *counts,
 	struct pollfd pfd[4];
 	struct sg_frame f[8];
 	struct sg_test_seg s;
-	int64_t deadline = now_ms() + 3000;
+	int64_t deadline = sg_test_now_ms() + 3000;
 	int total = 0;
 
 	cr_assert(nt <= 4);
@@ -628,7 +618,7 @@ read_taps(struct sg_tap *const *t, int nt, int want, int *counts,
 		pfd[k].fd = t[k]->fd;
 		pfd[k].events = POLLIN;
 	}
-	while (total < want && now_ms() < deadline) {
+	while (total < want && sg_test_now_ms() < deadline) {
 		poll(pfd, (nfds_t)nt, 50);
 		for (int k = 0; k < nt; k++) {
 			int got = tap_read8(t[k], f);

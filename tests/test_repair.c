@@ -33,16 +33,6 @@
 static const uint8_t lo4[16] = { 127, 0, 0, 1 };
 static const uint8_t lo6[16] = { [15] = 1 };
 
-/* Milliseconds on the monotonic clock. */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Enter a private namespace, or skip the test where that is not allowed. */
 static void
 enter_netns(void)
@@ -58,12 +48,12 @@ static int
 tap_wait(struct sg_tap *tap, uint16_t sport, uint16_t dport, uint8_t flags,
     int want_data, struct sg_test_seg *seg, uint8_t *buf, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = sg_test_now_ms() + ms;
 	struct sg_frame f;
 	struct pollfd pfd = { .fd = tap->fd, .events = POLLIN };
 
-	while (now_ms() < deadline) {
-		poll(&pfd, 1, (int)(deadline - now_ms()));
+	while (sg_test_now_ms() < deadline) {
+		poll(&pfd, 1, (int)(deadline - sg_test_now_ms()));
 		f.data = buf;
 		while (net_tap_read(tap, &f, 1, 65536) == 1) {
 			if (sg_test_parse(f.data, f.len, seg) == -1)
@@ -173,7 +163,7 @@ hs_answer(struct hs *h)
 	h->client_isn = h->syn.seq;
 	/* Far from the kernel's own clock: if the repaired socket did not
 	 * continue it, the client's PAWS check would drop its segments. */
-	h->ts0 = (uint32_t)now_ms() + 0x10000000u;
+	h->ts0 = (uint32_t)sg_test_now_ms() + 0x10000000u;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.family = h->family;
@@ -250,7 +240,7 @@ pump(int a, int b, size_t n)
 {
 	static uint8_t out[1 << 20], in_a[1 << 20], in_b[1 << 20];
 	size_t sent_a = 0, sent_b = 0, got_a = 0, got_b = 0, i;
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = sg_test_now_ms() + 10000;
 	ssize_t r;
 
 	cr_assert_leq(n, sizeof(out));
@@ -262,7 +252,7 @@ pump(int a, int b, size_t n)
 			{ .fd = b, .events = POLLIN | (sent_b < n ? POLLOUT : 0) },
 		};
 
-		if (now_ms() > deadline)
+		if (sg_test_now_ms() > deadline)
 			return -1;
 		poll(pfd, 2, 100);
 		if (sent_a < n && (r = write(a, out + sent_a, n - sent_a)) > 0)
@@ -301,12 +291,12 @@ info(int fd)
 static int
 read_exact(int fd, uint8_t *buf, size_t n, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = sg_test_now_ms() + ms;
 	size_t got = 0;
 	ssize_t r;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-	while (got < n && now_ms() < deadline) {
+	while (got < n && sg_test_now_ms() < deadline) {
 		poll(&pfd, 1, 50);
 		if ((r = read(fd, buf + got, n - got)) > 0)
 			got += (size_t)r;
@@ -426,13 +416,13 @@ Test(repair, early_data_lands_in_the_socket_and_is_acked_at_once)
 
 	/* Well inside the client's minimum RTO (200 ms): an ACK that came
 	 * only in reply to a retransmission would miss this. */
-	deadline = now_ms() + 150;
+	deadline = sg_test_now_ms() + 150;
 	do {
 		ci = info(h.client);
 		if (ci.tcpi_unacked == 0)
 			break;
 		usleep(1000);
-	} while (now_ms() < deadline);
+	} while (sg_test_now_ms() < deadline);
 	cr_assert_eq(ci.tcpi_unacked, 0, "early data still unacked");
 	cr_assert_eq(ci.tcpi_total_retrans, 0);
 
@@ -506,13 +496,13 @@ static int
 watcher_sees_from(int w, uint16_t port, uint8_t *flags, int ms)
 {
 	static uint8_t buf[65536];
-	int64_t deadline = now_ms() + ms;
+	int64_t deadline = sg_test_now_ms() + ms;
 	struct pollfd pfd = { .fd = w, .events = POLLIN };
 	struct sg_test_seg s;
 	ssize_t r;
 
-	while (now_ms() < deadline) {
-		poll(&pfd, 1, (int)(deadline - now_ms()));
+	while (sg_test_now_ms() < deadline) {
+		poll(&pfd, 1, (int)(deadline - sg_test_now_ms()));
 		while ((r = recv(w, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
 			if (sg_test_parse(buf, (size_t)r, &s) == 0 &&
 			    s.sport == port) {

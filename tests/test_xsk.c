@@ -46,8 +46,6 @@ ip(const char *args)
 	cr_assert_eq(system(cmd), 0, "ip %s", args);
 }
 
-static int64_t now_ms(void);
-
 /*
  * Wait until an interface runs (IFF_RUNNING: the kernel has done with
  * bringing it up, its qdisc attached); before that, what goes through the
@@ -58,7 +56,7 @@ wait_running(const char *name)
 {
 	struct ifreq ifr;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	int64_t deadline = now_ms() + 5000;
+	int64_t deadline = sg_test_now_ms() + 5000;
 
 	cr_assert_neq(fd, -1);
 	memset(&ifr, 0, sizeof(ifr));
@@ -67,7 +65,8 @@ wait_running(const char *name)
 		cr_assert_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0, "%s", name);
 		if (ifr.ifr_flags & IFF_RUNNING)
 			break;
-		cr_assert_lt(now_ms(), deadline, "%s does not run", name);
+		cr_assert_lt(sg_test_now_ms(), deadline, "%s does not run",
+		    name);
 		usleep(5000);
 	}
 	close(fd);
@@ -96,6 +95,16 @@ setup(void)
 	wait_running("sgx1");
 }
 
+/* A sender (net_tx) replying through AF_XDP sockets on this queue. */
+static void
+sender_open(struct sg_tx *tx, unsigned queue)
+{
+	char err[256];
+
+	cr_assert_eq(net_tx_open(tx, err, sizeof(err)), 0, "%s", err);
+	net_tx_xdp(tx, true, queue);
+}
+
 /* A packet socket that reads whole frames arriving on sgx1. */
 static int
 peer_socket(void)
@@ -112,23 +121,14 @@ peer_socket(void)
 	return fd;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The next TCP frame on the peer (the interface may send others: IPv6
  * router solicitations), waiting up to 2 s; its length, or -1. */
 static int
 peer_read(int fd, uint8_t *buf, size_t len)
 {
-	int64_t deadline = now_ms() + 2000;
+	int64_t deadline = sg_test_now_ms() + 2000;
 
-	while (now_ms() < deadline) {
+	while (sg_test_now_ms() < deadline) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n = recv(fd, buf, len, 0);
 		if (n >= 14 + 20 && ((buf[12] == 0x08 && buf[13] == 0 &&
@@ -295,8 +295,8 @@ Test(xsk, chunks_come_back_and_every_frame_arrives)
 	setup();
 	fd = peer_socket();
 	cr_assert_eq(xsk_open(&x, if0, 0), 0, "%s", strerror(errno));
-	int64_t deadline = now_ms() + 10000;
-	while (sent < TOTAL && now_ms() < deadline) {
+	int64_t deadline = sg_test_now_ms() + 10000;
+	while (sent < TOTAL && sg_test_now_ms() < deadline) {
 		for (unsigned i = 0; i < BATCH; i++) {
 			lens[i] = synack(AF_INET, (uint16_t)(10000 + sent + i),
 			    pkt[i], sizeof(pkt[i]));
@@ -420,7 +420,7 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	 * hold: busy, quietly, meanwhile), then the interface goes down: the
 	 * socket is closed and the sender says why; AF_PACKET reports the
 	 * error. */
-	int64_t deadline = now_ms() + 3000;
+	int64_t deadline = sg_test_now_ms() + 3000;
 	do {
 		net_tx_xdp(&tx, true, 0);
 		tx.xdp_err_ifindex = 0;
@@ -429,7 +429,7 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 		cr_assert_eq(tx.xdp_err_ifindex, 0);
 		if (tx.xdp_sent == 3)
 			usleep(10000);
-	} while (tx.xdp_sent == 3 && now_ms() < deadline);
+	} while (tx.xdp_sent == 3 && sg_test_now_ms() < deadline);
 	cr_assert_eq(tx.xdp_sent, 4);
 	ip("link set sgx0 down");
 	cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), -1);
@@ -442,8 +442,8 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 	/* Up again: the queue is the closed socket's for a moment (the
 	 * kernel lets it go later), then a new one has it. */
 	ip("link set sgx0 up");
-	deadline = now_ms() + 3000;
-	while (tx.xdp_sent == 4 && now_ms() < deadline) {
+	deadline = sg_test_now_ms() + 3000;
+	while (tx.xdp_sent == 4 && sg_test_now_ms() < deadline) {
 		net_tx_xdp(&tx, true, 0);
 		cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 2), 2);
 		if (tx.xdp_sent == 4) {
@@ -476,7 +476,6 @@ Test(xsk, sender_uses_xdp_where_it_can_and_falls_back)
 Test(xsk, a_queue_with_no_sending_side_is_given_up)
 {
 	uint8_t p4[128], buf[2048];
-	char err[256];
 	struct sg_xsk x;
 	struct sg_tx tx;
 	int fd;
@@ -507,11 +506,10 @@ Test(xsk, a_queue_with_no_sending_side_is_given_up)
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
 	cr_assert_neq(fd, -1);
 	cr_assert_eq(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
-	net_tx_xdp(&tx, true, 1);
-	int64_t deadline = now_ms() + 3000;
+	sender_open(&tx, 1);
+	int64_t deadline = sg_test_now_ms() + 3000;
 	/* (the queue may still be held a moment by the socket closed above) */
-	while (tx.xdp_err != EINVAL && now_ms() < deadline) {
+	while (tx.xdp_err != EINVAL && sg_test_now_ms() < deadline) {
 		net_tx_xdp(&tx, true, 1);
 		cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
 		usleep(10000);
@@ -528,7 +526,7 @@ Test(xsk, a_queue_with_no_sending_side_is_given_up)
 	 * (once the kernel lets the queue go: busy meanwhile, quietly),
 	 * fails the same way, and that is not said twice. */
 	tx.xdp_err_ifindex = 0;
-	deadline = now_ms() + 3000;
+	deadline = sg_test_now_ms() + 3000;
 	unsigned slot = NET_TX_XSK;
 	for (unsigned i = 0; i < NET_TX_XSK; i++)
 		if (tx.xsk[i].retry_ms != 0)
@@ -543,7 +541,7 @@ Test(xsk, a_queue_with_no_sending_side_is_given_up)
 		cr_assert_eq(tx.xdp_err_ifindex, 0,
 		    "said: %s", strerror(tx.xdp_err));
 		usleep(10000);
-	} while (tx.xsk[slot].busy && now_ms() < deadline);
+	} while (tx.xsk[slot].busy && sg_test_now_ms() < deadline);
 	cr_assert(!tx.xsk[slot].busy, "the queue stayed busy");
 	cr_assert_eq(tx.xsk[slot].err, EINVAL);
 	for (unsigned i = 0; i < NET_TX_XSK; i++)
@@ -559,14 +557,12 @@ Test(xsk, refresh_follows_a_new_interface_address)
 {
 	static const uint8_t mac9[6] = { 2, 0, 0, 0, 0, 9 };
 	uint8_t p4[128], buf[2048];
-	char err[256];
 	struct sg_tx tx;
 	int fd;
 
 	setup();
 	fd = peer_socket();
-	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
-	net_tx_xdp(&tx, true, 0);
+	sender_open(&tx, 0);
 	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
 	const uint8_t *pkts[] = { p4 };
 	const size_t lens[] = { l4 };
@@ -596,7 +592,6 @@ Test(xsk, refresh_follows_a_new_interface_address)
 Test(xsk, a_queue_someone_else_holds_is_said_once)
 {
 	uint8_t p4[128];
-	char err[256];
 	struct sg_xsk other;
 	struct sg_tx tx;
 	int fd;
@@ -604,8 +599,7 @@ Test(xsk, a_queue_someone_else_holds_is_said_once)
 	setup();
 	fd = peer_socket();
 	cr_assert_eq(xsk_open(&other, if0, 1), 0, "%s", strerror(errno));
-	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
-	net_tx_xdp(&tx, true, 1);
+	sender_open(&tx, 1);
 	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
 	const uint8_t *pkts[] = { p4 };
 	const size_t lens[] = { l4 };
@@ -616,7 +610,7 @@ Test(xsk, a_queue_someone_else_holds_is_said_once)
 			for (unsigned i = 0; i < NET_TX_XSK; i++)
 				if (tx.xsk[i].retry_ms != 0)
 					tx.xsk[i].retry_ms = 1;
-		uint64_t t0 = (uint64_t)now_ms();
+		uint64_t t0 = (uint64_t)sg_test_now_ms();
 		tx.xdp_err_ifindex = 0;
 		cr_assert_eq(net_tx_send_hops(&tx, pkts, lens, hops, 1), 1);
 		expect_frame(fd, p4, l4);
@@ -648,14 +642,12 @@ Test(xsk, a_queue_someone_else_holds_is_said_once)
 Test(xsk, only_the_packet_that_cannot_go_takes_the_other_way)
 {
 	uint8_t p4[128];
-	char err[256];
 	struct sg_tx tx;
 	int fd;
 
 	setup();
 	fd = peer_socket();
-	cr_assert_eq(net_tx_open(&tx, err, sizeof(err)), 0, "%s", err);
-	net_tx_xdp(&tx, true, 0);
+	sender_open(&tx, 0);
 	size_t l4 = synack(AF_INET, 40000, p4, sizeof(p4));
 	struct sg_hop odd = hop(if0);
 	odd.halen = 8;
