@@ -109,6 +109,8 @@ static int set_handshake(struct loader *, const config_setting_t *,
     const char *, const struct field *, void *);
 static int set_listen(struct loader *, const config_setting_t *,
     const char *, const struct field *, void *);
+static int set_xdp_interfaces(struct loader *, const config_setting_t *,
+    const char *, const struct field *, void *);
 static int set_backends(struct loader *, const config_setting_t *,
     const char *, const struct field *, void *);
 
@@ -156,6 +158,8 @@ static const struct field top_fields[] = {
 	F_INT("rx_batch_ms", struct sg_config, rx_batch_ms, 0, 100),
 	F_INT("rx_ring_above", struct sg_config, rx_ring_above, 0, 10000000),
 	F_CHOICE("tx_path", struct sg_config, tx_path, tx_paths),
+	F_SUB("xdp_interfaces", set_xdp_interfaces),
+	F_INT("xdp_above", struct sg_config, xdp_above, 0, 100000000),
 	F_SUB("handshake", set_handshake),
 	F_SUB("backends", set_backends),
 	F_CHOICE("on_no_backend", struct sg_config, on_no_backend,
@@ -974,6 +978,51 @@ set_listen(struct loader *l, const config_setting_t *s, const char *name,
 	return 0;
 }
 
+/*
+ * xdp_interfaces = [ "eth0", ... ]: distinct interface names (IFNAMSIZ, and
+ * the characters ip(8) lets through in practice). Whether they exist is for
+ * start-up to find out. An empty array turns the XDP program off.
+ */
+static int
+set_xdp_interfaces(struct loader *l, const config_setting_t *s,
+    const char *name, const struct field *f, void *base)
+{
+	struct sg_config *c = base;
+	char allowed[160];
+	int n, i, j;
+
+	(void)f;
+	snprintf(allowed, sizeof(allowed), "an array of at most %d interface "
+	    "names of 1..15 of A-Z a-z 0-9 . _ -, e.g. [ \"eth0\" ]",
+	    SG_CONFIG_MAX_XDP);
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY)
+		return fail_type(l, s, name, CONFIG_TYPE_ARRAY, allowed);
+	n = config_setting_length(s);
+	if (n > SG_CONFIG_MAX_XDP)
+		return fail(l, s, name, "more than %d entries (allowed: %s)",
+		    SG_CONFIG_MAX_XDP, allowed);
+	c->nxdp = 0;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s,
+		    (unsigned)i);
+		const char *v = get_string(l, e, name, allowed);
+
+		if (v == NULL)
+			return -1;
+		if (v[0] == '\0' || strlen(v) >= sizeof(c->xdp_interfaces[0]) ||
+		    !plain_word(v))
+			return fail(l, e, name, "\"%.32s\" is not an interface "
+			    "name (allowed: %s)", v, allowed);
+		for (j = 0; j < i; j++)
+			if (strcmp(c->xdp_interfaces[j], v) == 0)
+				return fail(l, e, name, "\"%s\" is listed "
+				    "twice (allowed: each interface once)", v);
+		memcpy(c->xdp_interfaces[i], v, strlen(v) + 1);
+		c->nxdp = (unsigned)i + 1;
+	}
+	return 0;
+}
+
 /* backends = ( { name; path; mode; weight; }, ... ): distinct names. */
 static int
 set_backends(struct loader *l, const config_setting_t *s, const char *name,
@@ -1020,6 +1069,7 @@ config_defaults(struct sg_config *c)
 	c->rx_batch_ms = 1;
 	c->rx_ring_above = 25000;
 	c->tx_path = SG_TX_XDP;
+	c->xdp_above = 20000;
 	c->cookies = SG_COOKIES_AUTO;
 	c->queue_size = 65536;
 	c->synack_retries = 5;      /* as Linux's tcp_synack_retries */
@@ -1153,6 +1203,12 @@ config_load(const char *path, struct sg_config *c, char *err, size_t errlen)
 		fail(&l, NULL, "backends", "missing (allowed: a list of 1..%d "
 		    "groups { name = \"...\"; path = \"/...\"; })",
 		    SG_CONFIG_MAX_BACKENDS);
+		goto out;
+	}
+	if (c->nxdp > 0 && c->cookies == SG_COOKIES_NEVER) {
+		fail(&l, NULL, "xdp_interfaces", "the XDP program answers with "
+		    "SYN cookies, and handshake.cookies is \"never\" (allowed: "
+		    "[ ] with cookies = \"never\")");
 		goto out;
 	}
 	rc = 0;

@@ -17,6 +17,7 @@
 #define SG_CONFIG_MAX_BACKENDS 64
 #define SG_CONFIG_NAME_MAX 64
 #define SG_CONFIG_PATH_MAX 108 /* sizeof(sun_path) */
+#define SG_CONFIG_MAX_XDP 8
 
 enum sg_cookie_mode { SG_COOKIES_NEVER, SG_COOKIES_AUTO, SG_COOKIES_ALWAYS };
 enum sg_backend_mode { SG_BACKEND_FD, SG_BACKEND_PROXY };
@@ -59,6 +60,10 @@ struct sg_config {
 	uint32_t rx_ring_above;    /* frames/s per worker above which it
 				      reads through the ring; 0: always */
 	enum sg_tx_path tx_path;   /* how replies to a hop leave */
+	char xdp_interfaces[SG_CONFIG_MAX_XDP][16]; /* where the XDP
+				      program answers SYNs */
+	unsigned nxdp;
+	uint32_t xdp_above;        /* SYN/s above which it does; 0: always */
 
 	/* handshake { } */
 	enum sg_cookie_mode cookies;

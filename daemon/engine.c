@@ -613,6 +613,13 @@ engine_take_conf(struct sg_engine *e, const struct sg_engine_conf *conf)
 		e->conf.cookie_period_s = COOKIE_PERIOD_DEFAULT;
 }
 
+void
+engine_isn_key(const struct sg_cookie_secret *secret, struct sg_sipkey *k)
+{
+	k->k0 = siphash24(&secret->key, "synguard isn k0", 15);
+	k->k1 = siphash24(&secret->key, "synguard isn k1", 15);
+}
+
 struct sg_engine *
 engine_new(const struct sg_engine_conf *conf,
     const struct sg_cookie_secret *secret, const struct sg_engine_ops *ops,
@@ -628,10 +635,7 @@ engine_new(const struct sg_engine_conf *conf,
 	e->ops = *ops;
 	e->arg = arg;
 	e->stats = stats;
-	/* ISN/TSval key: derived from the cookie secret, so every worker
-	 * and every host sharing a key file computes the same offsets. */
-	e->isn_key.k0 = siphash24(&secret->key, "synguard isn k0", 15);
-	e->isn_key.k1 = siphash24(&secret->key, "synguard isn k1", 15);
+	engine_isn_key(secret, &e->isn_key);
 	if (getrandom(tkey, sizeof(tkey), 0) != (ssize_t)sizeof(tkey))
 		goto fail;
 	struct sg_sipkey k;

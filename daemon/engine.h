@@ -62,6 +62,12 @@ struct sg_engine_conf {
 
 struct sg_engine;
 
+/* The key of ISNs and TSval offsets, derived from the cookie secret, so
+ * that every worker, every host sharing a key file and the XDP program
+ * (xdp.c) compute the same. */
+void engine_isn_key(const struct sg_cookie_secret *secret,
+    struct sg_sipkey *k);
+
 /*
  * Make an engine. secret authenticates cookies (shared between workers and,
  * with a key file, hosts); the table and ISN keys are drawn here. NULL on

@@ -36,6 +36,8 @@
 #include "notify.h"
 #include "tsclock.h"
 #include "worker.h"
+#include "xdp.h"
+#include "xdp_abi.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -44,6 +46,8 @@
 #define MAX_WORKERS 64
 #define STATUS_INTERVAL_S 5  /* STATUS= refresh */
 #define SUMMARY_INTERVAL_S 60 /* drop summary in the log */
+#define XDP_TICK_MS 100       /* the XDP program's on/off rule */
+#define XDP_SYNC_TICKS 20     /* its maps' refresh: every 2 s */
 
 /* Capabilities kept after the privilege drop: CAP_NET_RAW for the tap and
  * the raw socket, CAP_NET_ADMIN for TCP_REPAIR, CAP_NET_BIND_SERVICE because
@@ -77,6 +81,12 @@ struct sg_daemon {
 	struct sg_stats summarized; /* for the drop summary */
 	uint64_t last_summary_s;
 	char reload_error[600];   /* the last failed reload, for STATUS= */
+	struct sg_xdp *xdp;       /* NULL: no xdp_interfaces */
+	struct event *ev_xdp;
+	struct sg_xdp_gate xdp_gate;
+	unsigned xdp_ticks;
+	bool xdp_sync_failed;     /* said once until a sync works again */
+	struct sg_addrset xdp_local;
 };
 
 static void
@@ -277,6 +287,95 @@ workers_start(struct sg_daemon *d)
 	    config_cookie_mode_name(d->conf.cookies));
 }
 
+/* Give the XDP program the listen entries, our SYN-ACK's window, the
+ * host's addresses and the interfaces' MSS. */
+static void
+xdp_refresh(struct sg_daemon *d)
+{
+	uint16_t window;
+	uint8_t wscale;
+
+	worker_synack_window(&window, &wscale);
+	if (net_local_addrs(&d->xdp_local) == -1)
+		d->xdp_local.n = 0;
+	if (xdp_sync(d->xdp, &d->conf, &d->xdp_local, window, wscale) == -1) {
+		if (!d->xdp_sync_failed)
+			log_warn("cannot update the XDP program's maps");
+		d->xdp_sync_failed = true;
+	} else {
+		d->xdp_sync_failed = false;
+	}
+}
+
+/* The cookie counter, and on or off by the SYN rate. */
+static void
+xdp_tick(struct sg_daemon *d)
+{
+	struct sg_stats s;
+	struct timespec rt;
+	uint64_t syns = xdp_count(d->xdp, SG_XDP_ANSWERED);
+	uint32_t above = d->conf.cookies == SG_COOKIES_ALWAYS ? 0 :
+	    d->conf.xdp_above;
+	bool was = d->xdp_gate.on, on;
+
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		worker_stats(d->workers[i], &s);
+		syns += s.syn_received;
+	}
+	on = xdp_gate(&d->xdp_gate, above, sg_clock_ms(CLOCK_MONOTONIC),
+	    syns);
+	if (on != was && above != 0)
+		log_info("%s", on ? "SYN rate above xdp_above: the XDP "
+		    "program answers SYNs" : "SYN rate low again: the "
+		    "workers answer SYNs");
+	clock_gettime(CLOCK_REALTIME, &rt);
+	if (xdp_set(d->xdp, cookie_counter((uint64_t)rt.tv_sec,
+	    d->conf.cookie_period_s), on) == -1 && !d->xdp_sync_failed) {
+		log_warn("cannot update the XDP program's settings");
+		d->xdp_sync_failed = true;
+	}
+}
+
+/*
+ * Load the XDP program and attach it to xdp_interfaces: before the
+ * privilege drop, since both need CAP_BPF and CAP_NET_ADMIN. A failure
+ * ends the start: an operator who named the interfaces expects it there.
+ */
+static void
+xdp_start(struct sg_daemon *d)
+{
+	char err[512];
+
+	if (d->conf.nxdp == 0)
+		return;
+	d->xdp = xdp_new(&d->secret, err, sizeof(err));
+	if (d->xdp == NULL)
+		fatalx("xdp_interfaces: %s", err);
+	for (unsigned i = 0; i < d->conf.nxdp; i++)
+		if (xdp_attach(d->xdp, d->conf.xdp_interfaces[i], err,
+		    sizeof(err)) == -1)
+			fatalx("%s", err);
+	xdp_refresh(d);
+	xdp_tick(d);
+	log_info("XDP program attached to %u interface%s; it answers SYNs "
+	    "%s", d->conf.nxdp, d->conf.nxdp == 1 ? "" : "s",
+	    d->conf.cookies == SG_COOKIES_ALWAYS || d->conf.xdp_above == 0 ?
+	    "always" : "above xdp_above");
+}
+
+/* Every XDP_TICK_MS: the above, and now and then the maps. */
+static void
+on_xdp_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct sg_daemon *d = arg;
+	(void)fd;
+	(void)what;
+
+	xdp_tick(d);
+	if (++d->xdp_ticks % XDP_SYNC_TICKS == 0)
+		xdp_refresh(d);
+}
+
 /*
  * Started as root: become conf.user, keeping only KEPT_CAPS, and forbid
  * regaining privileges (no_new_privs). Started otherwise (under systemd with
@@ -343,6 +442,10 @@ stats_sum(struct sg_daemon *d, struct sg_stats *out, struct sg_gauges *g)
 		g->halfopen_entries += worker_halfopen(d->workers[i]);
 		g->memory_bytes += worker_memory(d->workers[i]);
 		g->rx_ring_workers += worker_on_ring(d->workers[i]);
+	}
+	if (d->xdp != NULL) {
+		out->xdp_answered = xdp_count(d->xdp, SG_XDP_ANSWERED);
+		out->xdp_passed = xdp_count(d->xdp, SG_XDP_PASSED);
 	}
 }
 
@@ -529,6 +632,9 @@ reload_warn_restart(const struct sg_config *old, const struct sg_config *new)
 		log_warnx("reload: control_socket changes at the next start");
 	if (strcmp(old->user, new->user) != 0)
 		log_warnx("reload: user changes at the next start");
+	if (old->nxdp != new->nxdp || memcmp(old->xdp_interfaces,
+	    new->xdp_interfaces, sizeof(old->xdp_interfaces)) != 0)
+		log_warnx("reload: xdp_interfaces changes at the next start");
 }
 
 /*
@@ -559,11 +665,22 @@ reload(struct sg_daemon *d, char *err, size_t errlen)
 	memcpy(n->control_socket, d->conf.control_socket,
 	    sizeof(n->control_socket));
 	memcpy(n->user, d->conf.user, sizeof(n->user));
+	n->nxdp = d->conf.nxdp;
+	memcpy(n->xdp_interfaces, d->conf.xdp_interfaces,
+	    sizeof(n->xdp_interfaces));
+	if (d->xdp != NULL && n->cookies == SG_COOKIES_NEVER) {
+		snprintf(err, errlen, "%s: handshake.cookies = \"never\" "
+		    "needs a restart without xdp_interfaces", d->file);
+		shadows_prune(d, &d->conf);
+		goto fail;
+	}
 	for (unsigned i = 0; i < d->nworkers; i++)
 		if (worker_reconfigure(d->workers[i], n) == -1)
 			log_warnx("reload: worker %u did not take it", i);
 	shadows_prune(d, n);
 	d->conf = *n;
+	if (d->xdp != NULL)
+		xdp_refresh(d);
 	log_setlevel(d->conf.log_level);
 	d->reload_error[0] = '\0';
 	log_info("reloaded %s", d->file);
@@ -637,6 +754,12 @@ events_start(struct sg_daemon *d, struct event **sigs)
 	d->ev_status = event_new(d->base, -1, EV_PERSIST, on_status, d);
 	if (d->ev_status == NULL || event_add(d->ev_status, &status_tv) == -1)
 		fatalx("cannot register the status timer");
+	if (d->xdp != NULL) {
+		struct timeval tick = {0, XDP_TICK_MS * 1000};
+		d->ev_xdp = event_new(d->base, -1, EV_PERSIST, on_xdp_tick, d);
+		if (d->ev_xdp == NULL || event_add(d->ev_xdp, &tick) == -1)
+			fatalx("cannot register the XDP timer");
+	}
 	d->watchdog_usec = notify_watchdog_usec();
 	if (d->watchdog_usec > 0) {
 		struct timeval half = {(time_t)(d->watchdog_usec / 2000000),
@@ -725,6 +848,7 @@ main(int argc, char **argv)
 		if (d.control == NULL)
 			fatalx("control_socket %s", err);
 	}
+	xdp_start(&d);
 	privileges_drop(&d);
 	workers_start(&d);
 
@@ -739,10 +863,15 @@ main(int argc, char **argv)
 	event_base_dispatch(d.base);
 
 	control_free(d.control);
+	/* The program off the interfaces first: it must not answer for a
+	 * daemon that no longer takes the ACKs. */
+	xdp_free(d.xdp);
 	daemon_stop(&d);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(d.ev_status);
+	if (d.ev_xdp != NULL)
+		event_free(d.ev_xdp);
 	if (d.ev_watchdog != NULL)
 		event_free(d.ev_watchdog);
 	event_base_free(d.base);

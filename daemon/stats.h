@@ -48,6 +48,12 @@
 	X(tx_xdp_missed, "answers that left through AF_PACKET although "    \
 			 "tx_path is \"xdp\": no AF_XDP socket for the "    \
 			 "interface, or none of its memory free")            \
+	X(xdp_answered, "SYNs the XDP program answered with a cookie "      \
+			"(xdp_interfaces; not in syn_received or "          \
+			"cookie_sent)")                                      \
+	X(xdp_passed, "SYNs to a listen entry the XDP program left to the " \
+		      "workers: it was off (the SYN rate below "            \
+		      "xdp_above), or the SYN was unusual")                  \
 	X(rx_to_ring, "times a worker moved to its receive ring (its rate "  \
 		      "rose above rx_ring_above, or its plain tap dropped "  \
 		      "frames)")                                             \

@@ -652,6 +652,13 @@ our_wscale(void)
 	return shift < 0 ? 0 : shift > 14 ? 14 : (uint8_t)shift;
 }
 
+void
+worker_synack_window(uint16_t *window, uint8_t *wscale)
+{
+	*window = OUR_WINDOW;
+	*wscale = our_wscale();
+}
+
 /* Every half second: prove the loop turns, and collect the tap's drops. */
 static void
 on_beat(evutil_socket_t fd, short what, void *arg)

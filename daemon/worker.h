@@ -41,6 +41,10 @@ void worker_stop(struct sg_worker *w);
  */
 int worker_reconfigure(struct sg_worker *w, const struct sg_config *conf);
 
+/* The window and shift the workers' SYN-ACKs offer (the XDP program's
+ * must match). */
+void worker_synack_window(uint16_t *window, uint8_t *wscale);
+
 /* CLOCK_MONOTONIC ms of the loop's last turn (it turns every 500 ms at
  * least), for the watchdog. */
 uint64_t worker_heartbeat(const struct sg_worker *w);

@@ -46,13 +46,28 @@ TOOLS=$SG_TOP_SRCDIR/tests/tools
 ECHO_BACKEND=$SG_TOP_BUILDDIR/examples/echo-backend
 HTTP_BACKEND=$SG_TOP_BUILDDIR/examples/http-backend
 SYNGUARDCTL=$SG_TOP_BUILDDIR/daemon/synguardctl
+XDP_PASS_OBJ=$SG_TOP_BUILDDIR/tests/tools/xdp_pass.bpf.o
+
+# can_bpf: whether this shell is root in the initial user namespace with
+# CAP_BPF (bit 39 of its effective set): what loading an XDP program needs.
+can_bpf() {
+	[ "$(id -u)" = 0 ] || return 1
+	awk '$1 == 0 && $2 == 0 && $3 == 4294967295 { ok = 1 } END { exit !ok }' \
+		/proc/self/uid_map || return 1
+	_cap=$(awk '/^CapEff/ { print $2 }' /proc/self/status)
+	[ $(((0x$_cap >> 39) & 1)) = 1 ]
+}
 
 sandbox() {
 	if [ -z "${SG_IN_SANDBOX:-}" ]; then
 		need_netns
 		# A PID namespace too: when the script ends, every process it
-		# started ends with it, whatever happened.
-		SG_IN_SANDBOX=1 exec unshare -Urnmpf --mount-proc \
+		# started ends with it, whatever happened. SG_SANDBOX_ROOT=1
+		# (the XDP program: loading one needs CAP_BPF in the initial
+		# user namespace) keeps real root when it is there to keep.
+		_userns=-Ur
+		[ "${SG_SANDBOX_ROOT:-0}" = 1 ] && can_bpf && _userns=
+		SG_IN_SANDBOX=1 exec unshare $_userns -nmpf --mount-proc \
 			--propagation private "$0" "$@"
 	fi
 	mount -t tmpfs tmpfs /run || fail "cannot mount a private /run"

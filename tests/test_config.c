@@ -658,3 +658,49 @@ Test(config, never_writes_past_a_small_error_buffer)
 	cr_assert_eq(config_load(CONF "typo.conf", &conf, small, 0), -1);
 	cr_assert_eq(config_load(CONF "typo.conf", &conf, NULL, 0), -1);
 }
+
+Test(config, xdp_interfaces_default_off_and_parsed)
+{
+	expect_ok(write_with(LISTEN BACKEND));
+	cr_assert_eq(conf.nxdp, 0);
+	cr_assert_eq(conf.xdp_above, 20000);
+	expect_ok(write_with(LISTEN BACKEND "xdp_interfaces = [ \"eth0\", "
+	    "\"veth-s.1\" ];\nxdp_above = 0;\n"));
+	cr_assert_eq(conf.nxdp, 2);
+	cr_assert_str_eq(conf.xdp_interfaces[0], "eth0");
+	cr_assert_str_eq(conf.xdp_interfaces[1], "veth-s.1");
+	cr_assert_eq(conf.xdp_above, 0);
+	expect_ok(write_with(LISTEN BACKEND "xdp_interfaces = [ ];\n"));
+	cr_assert_eq(conf.nxdp, 0);
+}
+
+Test(config, rejects_bad_xdp_interfaces)
+{
+	expect_error(write_with(LISTEN BACKEND "xdp_interfaces = \"eth0\";\n"),
+	    3, "xdp_interfaces", "(allowed: an array of at most 8");
+	expect_error(write_with(LISTEN BACKEND "xdp_interfaces = [ 1 ];\n"),
+	    3, "xdp_interfaces", "interface names");
+	expect_error(write_with(LISTEN BACKEND
+	    "xdp_interfaces = [ \"a-very-long-name0\" ];\n"), 3,
+	    "xdp_interfaces", "is not an interface name");
+	expect_error(write_with(LISTEN BACKEND
+	    "xdp_interfaces = [ \"eth 0\" ];\n"), 3, "xdp_interfaces",
+	    "is not an interface name");
+	expect_error(write_with(LISTEN BACKEND
+	    "xdp_interfaces = [ \"eth0\", \"eth0\" ];\n"), 3,
+	    "xdp_interfaces", "listed twice");
+	expect_error(write_with(LISTEN BACKEND "xdp_interfaces = [ \"a\", "
+	    "\"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", \"i\" ];\n"), 3,
+	    "xdp_interfaces", "more than 8 entries");
+	expect_error(write_with(LISTEN BACKEND "xdp_above = -1;\n"), 3,
+	    "xdp_above", NULL);
+}
+
+Test(config, rejects_xdp_without_cookies)
+{
+	const char *p = write_with(LISTEN BACKEND
+	    "handshake: { cookies = \"never\"; };\n"
+	    "xdp_interfaces = [ \"eth0\" ];\n");
+
+	expect_error(p, 0, "xdp_interfaces", "cookies is \"never\"");
+}

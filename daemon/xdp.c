@@ -1,0 +1,429 @@
+/*
+ * xdp.c -- load, attach and steer the XDP program (see xdp.h and
+ * xdp_syn.bpf.c). The program's object file is built into the daemon
+ * (xdp_obj.c, made from xdp_syn.bpf.o by the build), so there is no file
+ * to install or to get out of step with the daemon's cookie layout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine.h"
+#include "log.h"
+#include "net.h"
+#include "xdp.h"
+#include "xdp_abi.h"
+
+bool
+xdp_gate(struct sg_xdp_gate *g, uint32_t above, uint64_t now_ms,
+    uint64_t syns)
+{
+	if (above == 0) {
+		g->on = true;
+		return g->on;
+	}
+	if (g->last_ms == 0 || now_ms < g->last_ms || syns < g->last_syn) {
+		g->last_ms = now_ms;
+		g->last_syn = syns;
+		g->low_since_ms = now_ms;
+		return g->on;
+	}
+	uint64_t dt = now_ms - g->last_ms;
+	if (dt < 50)
+		return g->on; /* too short to tell a rate */
+	uint64_t rate = (syns - g->last_syn) * 1000 / dt;
+	g->last_ms = now_ms;
+	g->last_syn = syns;
+	if (rate > above) {
+		g->on = true;
+		g->low_since_ms = now_ms;
+	} else if (rate >= above / 4) {
+		g->low_since_ms = now_ms;
+	} else if (g->on && now_ms - g->low_since_ms >= 1000) {
+		g->on = false;
+	}
+	return g->on;
+}
+
+#ifdef SG_HAVE_XDP
+
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+extern const unsigned char sg_xdp_obj[];
+extern const size_t sg_xdp_obj_len;
+
+struct sg_xdp {
+	struct bpf_object *obj;
+	int prog_fd;
+	int conf_fd, listen_fd, addrs_fd, ifmss_fd, counters_fd;
+	struct sg_xdp_conf conf;
+	struct {
+		int ifindex;
+		int link; /* a BPF link: closed, it detaches the program */
+	} ifs[SG_CONFIG_MAX_XDP];
+	unsigned nifs;
+	int ncpus;
+	uint64_t *percpu; /* ncpus values, for reading the counters */
+};
+
+bool
+xdp_built(void)
+{
+	return true;
+}
+
+/* libbpf's messages: the verifier's log among them, useful when a kernel
+ * refuses the program, so at debug level. */
+static int __attribute__((format(printf, 2, 0)))
+libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+static int
+map_fd(struct sg_xdp *x, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(x->obj, name);
+
+	return m != NULL ? bpf_map__fd(m) : -1;
+}
+
+struct sg_xdp *
+xdp_new(const struct sg_cookie_secret *secret, char *err, size_t errlen)
+{
+	struct sg_xdp *x = calloc(1, sizeof(*x));
+	struct bpf_program *prog;
+	struct sg_sipkey ik;
+
+	if (x == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	libbpf_set_print(libbpf_log);
+	x->ncpus = libbpf_num_possible_cpus();
+	if (x->ncpus <= 0 || (x->percpu = calloc((size_t)x->ncpus,
+	    sizeof(uint64_t))) == NULL) {
+		snprintf(err, errlen, "cannot count the CPUs");
+		goto fail;
+	}
+	x->obj = bpf_object__open_mem(sg_xdp_obj, sg_xdp_obj_len, NULL);
+	if (x->obj == NULL) {
+		snprintf(err, errlen, "cannot open the XDP program: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	int r = bpf_object__load(x->obj);
+	if (r != 0) {
+		int e = -r;
+		snprintf(err, errlen, "cannot load the XDP program: %s%s",
+		    strerror(e), e == EPERM ? " (it needs CAP_BPF and "
+		    "CAP_NET_ADMIN, or root outside a user namespace)" :
+		    " (the kernel's reason is logged at debug level)");
+		goto fail;
+	}
+	prog = bpf_object__find_program_by_name(x->obj, "sg_xdp_syn");
+	x->prog_fd = prog != NULL ? bpf_program__fd(prog) : -1;
+	x->conf_fd = map_fd(x, "sg_conf");
+	x->listen_fd = map_fd(x, "sg_listen");
+	x->addrs_fd = map_fd(x, "sg_addrs");
+	x->ifmss_fd = map_fd(x, "sg_ifmss");
+	x->counters_fd = map_fd(x, "sg_counters");
+	if (x->prog_fd < 0 || x->conf_fd < 0 || x->listen_fd < 0 ||
+	    x->addrs_fd < 0 || x->ifmss_fd < 0 || x->counters_fd < 0) {
+		snprintf(err, errlen, "the XDP program lacks a part");
+		goto fail;
+	}
+	x->conf.k0 = secret->key.k0;
+	x->conf.k1 = secret->key.k1;
+	engine_isn_key(secret, &ik);
+	x->conf.ik0 = ik.k0;
+	x->conf.ik1 = ik.k1;
+	if (xdp_set(x, 0, false) == -1) {
+		snprintf(err, errlen, "cannot write the XDP program's "
+		    "settings: %s", strerror(errno));
+		goto fail;
+	}
+	return x;
+fail:
+	xdp_free(x);
+	return NULL;
+}
+
+int
+xdp_attach(struct sg_xdp *x, const char *ifname, char *err, size_t errlen)
+{
+	unsigned idx = if_nametoindex(ifname);
+	int link;
+
+	if (idx == 0) {
+		snprintf(err, errlen, "xdp_interfaces: %s: %s", ifname,
+		    strerror(errno));
+		return -1;
+	}
+	if (x->nifs == SG_CONFIG_MAX_XDP) {
+		snprintf(err, errlen, "xdp_interfaces: too many");
+		return -1;
+	}
+	/* The driver's own XDP where it has it, else the generic one. */
+	link = bpf_link_create(x->prog_fd, (int)idx, BPF_XDP, NULL);
+	if (link < 0) {
+		int e = -link;
+		snprintf(err, errlen, "xdp_interfaces: cannot attach to %s: "
+		    "%s%s", ifname, strerror(e), e == EBUSY || e == EEXIST ?
+		    " (another XDP program is attached there)" : "");
+		return -1;
+	}
+	x->ifs[x->nifs].ifindex = (int)idx;
+	x->ifs[x->nifs].link = link;
+	x->nifs++;
+	return 0;
+}
+
+/* Delete every key of a hash map that keep() does not want. */
+static void
+prune(int fd, size_t keylen, bool (*keep)(const void *key, const void *arg),
+    const void *arg)
+{
+	uint8_t key[64], next[64], dead[256][64];
+	unsigned ndead = 0;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (!keep(next, arg) && ndead < 256)
+			memcpy(dead[ndead++], next, keylen);
+		memcpy(key, next, keylen);
+		prev = key;
+	}
+	for (unsigned i = 0; i < ndead; i++)
+		(void)bpf_map_delete_elem(fd, dead[i]);
+}
+
+static void
+listen_key(const struct sg_listen_conf *l, struct sg_xdp_listen *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = (uint8_t)l->family;
+	k->port = l->port;
+	memcpy(k->addr, l->addr, l->family == AF_INET ? 4 : 16);
+}
+
+static bool
+listen_keep(const void *key, const void *arg)
+{
+	const struct sg_config *conf = arg;
+	struct sg_xdp_listen k;
+
+	for (unsigned i = 0; i < conf->nlisten; i++) {
+		listen_key(&conf->listen[i], &k);
+		if (memcmp(&k, key, sizeof(k)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+addr_key(const struct sg_addrset *set, unsigned i, struct sg_xdp_addr *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = set->a[i].family;
+	memcpy(k->addr, set->a[i].addr, k->family == AF_INET ? 4 : 16);
+}
+
+static bool
+addr_keep(const void *key, const void *arg)
+{
+	const struct sg_addrset *set = arg;
+	struct sg_xdp_addr k;
+
+	for (unsigned i = 0; set != NULL && i < set->n; i++) {
+		addr_key(set, i, &k);
+		if (memcmp(&k, key, sizeof(k)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The MSS to offer over an MTU, as the workers' our_mss(). */
+static uint16_t
+our_mss(int mtu, int hdrs)
+{
+	int mss = (mtu > hdrs + 88 ? mtu : 1500) - hdrs;
+
+	return mss > 65535 ? 65535 : (uint16_t)mss;
+}
+
+int
+xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
+    const struct sg_addrset *local, uint16_t window, uint8_t wscale)
+{
+	uint8_t one = 1;
+	int rc = 0;
+
+	for (unsigned i = 0; i < conf->nlisten; i++) {
+		struct sg_xdp_listen k;
+		listen_key(&conf->listen[i], &k);
+		if (bpf_map_update_elem(x->listen_fd, &k, &one, BPF_ANY) != 0)
+			rc = -1;
+	}
+	prune(x->listen_fd, sizeof(struct sg_xdp_listen), listen_keep, conf);
+	for (unsigned i = 0; local != NULL && i < local->n &&
+	    i < SG_XDP_ADDRS_MAX; i++) {
+		struct sg_xdp_addr k;
+		addr_key(local, i, &k);
+		if (bpf_map_update_elem(x->addrs_fd, &k, &one, BPF_ANY) != 0)
+			rc = -1;
+	}
+	prune(x->addrs_fd, sizeof(struct sg_xdp_addr), addr_keep, local);
+	for (unsigned i = 0; i < x->nifs; i++) {
+		uint32_t idx = (uint32_t)x->ifs[i].ifindex;
+		int mtu = net_ifmtu((int)idx);
+		struct sg_xdp_ifmss m;
+		if (mtu <= 0) {
+			(void)bpf_map_delete_elem(x->ifmss_fd, &idx);
+			continue;
+		}
+		m.mss4 = our_mss(mtu, 40);
+		m.mss6 = our_mss(mtu, 60);
+		if (bpf_map_update_elem(x->ifmss_fd, &idx, &m, BPF_ANY) != 0)
+			rc = -1;
+	}
+	x->conf.window = window;
+	x->conf.wscale = wscale;
+	x->conf.addrs_known = local != NULL && local->n > 0;
+	if (xdp_set(x, x->conf.counter, x->conf.on) == -1)
+		rc = -1;
+	return rc;
+}
+
+int
+xdp_set(struct sg_xdp *x, uint32_t counter, bool on)
+{
+	uint32_t zero = 0;
+
+	x->conf.counter = counter;
+	x->conf.on = on;
+	return bpf_map_update_elem(x->conf_fd, &zero, &x->conf, BPF_ANY) == 0 ?
+	    0 : -1;
+}
+
+uint64_t
+xdp_count(struct sg_xdp *x, unsigned idx)
+{
+	uint32_t key = idx;
+	uint64_t sum = 0;
+
+	if (bpf_map_lookup_elem(x->counters_fd, &key, x->percpu) != 0)
+		return 0;
+	for (int i = 0; i < x->ncpus; i++)
+		sum += x->percpu[i];
+	return sum;
+}
+
+int
+xdp_prog_fd(const struct sg_xdp *x)
+{
+	return x->prog_fd;
+}
+
+void
+xdp_free(struct sg_xdp *x)
+{
+	if (x == NULL)
+		return;
+	for (unsigned i = 0; i < x->nifs; i++)
+		close(x->ifs[i].link);
+	bpf_object__close(x->obj);
+	free(x->percpu);
+	free(x);
+}
+
+#else /* !SG_HAVE_XDP */
+
+struct sg_xdp {
+	int unused;
+};
+
+bool
+xdp_built(void)
+{
+	return false;
+}
+
+struct sg_xdp *
+xdp_new(const struct sg_cookie_secret *secret, char *err, size_t errlen)
+{
+	(void)secret;
+	snprintf(err, errlen, "this synguard was built without its XDP "
+	    "program (configure found no clang or libbpf)");
+	return NULL;
+}
+
+int
+xdp_attach(struct sg_xdp *x, const char *ifname, char *err, size_t errlen)
+{
+	(void)x;
+	(void)ifname;
+	snprintf(err, errlen, "no XDP program in this build");
+	return -1;
+}
+
+int
+xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
+    const struct sg_addrset *local, uint16_t window, uint8_t wscale)
+{
+	(void)window;
+	(void)wscale;
+	(void)x;
+	(void)conf;
+	(void)local;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+xdp_set(struct sg_xdp *x, uint32_t counter, bool on)
+{
+	(void)x;
+	(void)counter;
+	(void)on;
+	errno = ENOSYS;
+	return -1;
+}
+
+uint64_t
+xdp_count(struct sg_xdp *x, unsigned idx)
+{
+	(void)x;
+	(void)idx;
+	return 0;
+}
+
+int
+xdp_prog_fd(const struct sg_xdp *x)
+{
+	(void)x;
+	return -1;
+}
+
+void
+xdp_free(struct sg_xdp *x)
+{
+	(void)x;
+}
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * xdp_abi.h -- what the daemon and its XDP program (xdp_syn.bpf.c) share:
+ * the layout of the program's maps. Included by both, so only fixed-width
+ * kernel types.
+ *
+ * The daemon writes; the program reads, except the per-CPU counters. Every
+ * map lookup in the program that fails lets the packet go on to the
+ * daemon's tap (XDP_PASS): the program only ever answers what it is sure
+ * the daemon would answer the same way.
+ */
+#ifndef SG_XDP_ABI_H
+#define SG_XDP_ABI_H
+
+#include <linux/types.h>
+
+/* The one entry of the sg_conf array. */
+struct sg_xdp_conf {
+	__u64 k0, k1;   /* the cookie secret (struct sg_sipkey) */
+	__u64 ik0, ik1; /* the TSval offset key (engine_isn_key) */
+	__u32 counter;  /* the cookie counter now (cookie_counter) */
+	__u32 on;       /* 1: answer SYNs to a listen entry with a cookie */
+	__u32 addrs_known; /* 1: a wildcard entry takes only sg_addrs */
+	__u16 window;   /* the window our SYN-ACK offers */
+	__u8 wscale;    /* the shift our SYN-ACK offers */
+	__u8 pad;
+};
+
+/* A listen entry; the wildcard address is all zero. */
+struct sg_xdp_listen {
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 pad;
+	__u16 port;  /* host byte order */
+	__u8 addr[16];
+};
+
+/* One of the host's own addresses, for wildcard entries. */
+struct sg_xdp_addr {
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* Per interface (key: ifindex): the MSS to offer, MTU less the headers. */
+struct sg_xdp_ifmss {
+	__u16 mss4;
+	__u16 mss6;
+};
+
+/* The per-CPU counters, by index. */
+enum {
+	SG_XDP_ANSWERED, /* SYNs answered here with a cookie */
+	SG_XDP_PASSED,   /* SYNs to a listen entry left to the daemon: the
+			    program was off, or the SYN was unusual */
+	SG_XDP__COUNT
+};
+
+#define SG_XDP_LISTEN_MAX 64
+#define SG_XDP_ADDRS_MAX 256
+#define SG_XDP_IFS_MAX 64
+
+#endif
