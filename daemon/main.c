@@ -46,8 +46,8 @@
 #define MAX_WORKERS 64
 #define STATUS_INTERVAL_S 5  /* STATUS= refresh */
 #define SUMMARY_INTERVAL_S 60 /* drop summary in the log */
-#define XDP_TICK_MS 100       /* the XDP program's on/off rule */
-#define XDP_SYNC_TICKS 20     /* its maps' refresh: every 2 s */
+#define XDP_TICK_MS 25        /* the XDP program's on/off rule */
+#define XDP_SYNC_TICKS 80     /* its maps' refresh: every 2 s */
 
 /* Capabilities kept after the privilege drop: CAP_NET_RAW for the tap and
  * the raw socket, CAP_NET_ADMIN for TCP_REPAIR, CAP_NET_BIND_SERVICE because
@@ -307,26 +307,31 @@ xdp_refresh(struct sg_daemon *d)
 	}
 }
 
-/* The cookie counter, and on or off by the SYN rate. */
+/*
+ * The cookie counter, and on or off by the rate of segments for the listen
+ * ports: those the workers read and the SYNs answered in XDP. Any flood
+ * turns the program on, an ACK or RST flood too: the workers are then busy,
+ * and a handshake's SYN should not queue behind the flood's segments.
+ */
 static void
 xdp_tick(struct sg_daemon *d)
 {
 	struct sg_stats s;
 	struct timespec rt;
-	uint64_t syns = xdp_count(d->xdp, SG_XDP_ANSWERED);
+	uint64_t segs = xdp_count(d->xdp, SG_XDP_ANSWERED);
 	uint32_t above = d->conf.cookies == SG_COOKIES_ALWAYS ? 0 :
 	    d->conf.xdp_above;
 	bool was = d->xdp_gate.on, on;
 
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		worker_stats(d->workers[i], &s);
-		syns += s.syn_received;
+		segs += s.rx_frames;
 	}
 	on = xdp_gate(&d->xdp_gate, above, sg_clock_ms(CLOCK_MONOTONIC),
-	    syns);
+	    segs);
 	if (on != was && above != 0)
-		log_info("%s", on ? "SYN rate above xdp_above: the XDP "
-		    "program answers SYNs" : "SYN rate low again: the "
+		log_info("%s", on ? "segment rate above xdp_above: the XDP "
+		    "program answers SYNs" : "segment rate low again: the "
 		    "workers answer SYNs");
 	clock_gettime(CLOCK_REALTIME, &rt);
 	if (xdp_set(d->xdp, cookie_counter((uint64_t)rt.tv_sec,
@@ -446,6 +451,7 @@ stats_sum(struct sg_daemon *d, struct sg_stats *out, struct sg_gauges *g)
 	if (d->xdp != NULL) {
 		out->xdp_answered = xdp_count(d->xdp, SG_XDP_ANSWERED);
 		out->xdp_passed = xdp_count(d->xdp, SG_XDP_PASSED);
+		xdp_runtime(d->xdp, &out->xdp_run_ns, &out->xdp_runs);
 	}
 }
 

@@ -54,6 +54,10 @@
 	X(xdp_passed, "SYNs to a listen entry the XDP program left to the " \
 		      "workers: it was off (the SYN rate below "            \
 		      "xdp_above), or the SYN was unusual")                  \
+	X(xdp_runs, "frames the XDP program ran on, while BPF run-time "    \
+		    "statistics were on (kernel.bpf_stats_enabled)")         \
+	X(xdp_run_ns, "nanoseconds the XDP program ran, over those "        \
+		      "xdp_runs")                                            \
 	X(rx_to_ring, "times a worker moved to its receive ring (its rate "  \
 		      "rose above rx_ring_above, or its plain tap dropped "  \
 		      "frames)")                                             \

@@ -21,24 +21,24 @@
 
 bool
 xdp_gate(struct sg_xdp_gate *g, uint32_t above, uint64_t now_ms,
-    uint64_t syns)
+    uint64_t segs)
 {
 	if (above == 0) {
 		g->on = true;
 		return g->on;
 	}
-	if (g->last_ms == 0 || now_ms < g->last_ms || syns < g->last_syn) {
+	if (g->last_ms == 0 || now_ms < g->last_ms || segs < g->last_segs) {
 		g->last_ms = now_ms;
-		g->last_syn = syns;
+		g->last_segs = segs;
 		g->low_since_ms = now_ms;
 		return g->on;
 	}
 	uint64_t dt = now_ms - g->last_ms;
-	if (dt < 50)
+	if (dt < 20)
 		return g->on; /* too short to tell a rate */
-	uint64_t rate = (syns - g->last_syn) * 1000 / dt;
+	uint64_t rate = (segs - g->last_segs) * 1000 / dt;
 	g->last_ms = now_ms;
-	g->last_syn = syns;
+	g->last_segs = segs;
 	if (rate > above) {
 		g->on = true;
 		g->low_since_ms = now_ms;
@@ -334,6 +334,20 @@ xdp_count(struct sg_xdp *x, unsigned idx)
 	return sum;
 }
 
+void
+xdp_runtime(struct sg_xdp *x, uint64_t *ns, uint64_t *runs)
+{
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	*ns = *runs = 0;
+	if (bpf_obj_get_info_by_fd(x->prog_fd, &info, &len) == 0) {
+		*ns = info.run_time_ns;
+		*runs = info.run_cnt;
+	}
+}
+
 int
 xdp_prog_fd(const struct sg_xdp *x)
 {
@@ -411,6 +425,13 @@ xdp_count(struct sg_xdp *x, unsigned idx)
 	(void)x;
 	(void)idx;
 	return 0;
+}
+
+void
+xdp_runtime(struct sg_xdp *x, uint64_t *ns, uint64_t *runs)
+{
+	(void)x;
+	*ns = *runs = 0;
 }
 
 int

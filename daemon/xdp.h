@@ -56,6 +56,11 @@ int xdp_set(struct sg_xdp *x, uint32_t counter, bool on);
 /* The program's counters summed over the CPUs: SG_XDP_ANSWERED, ... */
 uint64_t xdp_count(struct sg_xdp *x, unsigned idx);
 
+/* The time the program has run, in ns, and how often: counted only while
+ * BPF run-time statistics are on (sysctl kernel.bpf_stats_enabled, or a
+ * BPF_ENABLE_STATS descriptor held open); 0 otherwise. */
+void xdp_runtime(struct sg_xdp *x, uint64_t *ns, uint64_t *runs);
+
 /* The program's fd, for tests (bpf_prog_test_run). */
 int xdp_prog_fd(const struct sg_xdp *x);
 
@@ -63,17 +68,18 @@ int xdp_prog_fd(const struct sg_xdp *x);
 void xdp_free(struct sg_xdp *x);
 
 /*
- * The on/off rule, pure: on while the SYN rate (all SYNs for our ports,
- * answered here or by the workers) is above `above` SYN/s, off after a
- * second below a quarter of it. above 0: always on.
+ * The on/off rule, pure: on while the rate of segments for our ports (those
+ * the workers read, and the SYNs answered here; segs is their running
+ * count) is above `above` a second, over samples 20 ms apart or more; off
+ * after a second below a quarter of it. above 0: always on.
  */
 struct sg_xdp_gate {
 	bool on;
-	uint64_t last_ms;  /* the last sample */
-	uint64_t last_syn; /* the SYN count then */
+	uint64_t last_ms;   /* the last sample */
+	uint64_t last_segs; /* the count then */
 	uint64_t low_since_ms;
 };
 bool xdp_gate(struct sg_xdp_gate *g, uint32_t above, uint64_t now_ms,
-    uint64_t syns);
+    uint64_t segs);
 
 #endif

@@ -3,8 +3,8 @@
 # and a bounded hping3 flood: it answers SYNs in the receive path, the ACKs
 # it leads to complete through the workers' cookie check and the
 # connections reach the echo backend (IPv4 and IPv6); with xdp_above it
-# comes on under a flood and goes off after it, when the workers answer
-# again; it leaves the interface when the daemon stops, even by SIGKILL;
+# comes on under a SYN flood, and under an ACK flood, and goes off after
+# each, when the workers answer again; it leaves the interface when the daemon stops, even by SIGKILL;
 # a second program on the same interface is refused with a clear error.
 #
 # Loading a BPF program needs CAP_BPF in the initial user namespace: the
@@ -76,19 +76,36 @@ stat_ge xdp_passed 20 || fail "xdp_passed $(stat xdp_passed)"
 C timeout 10 hping3 -q -S -p 8080 --rand-source -i u30 -c 60000 $SRV4 \
 	>/dev/null 2>&1 &
 _flood=$!
-wait_for 10 grep -q "SYN rate above xdp_above" "$WORK/synguard.log" ||
+wait_for 10 grep -q "segment rate above xdp_above" "$WORK/synguard.log" ||
 	fail "the program did not come on under the flood"
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 50 -c 5 ||
 	fail "clients during the flood"
 wait "$_flood"
-wait_for 5 grep -q "SYN rate low again" "$WORK/synguard.log" ||
+wait_for 5 grep -q "segment rate low again" "$WORK/synguard.log" ||
 	fail "the program did not go off after the flood"
 stat_ge xdp_answered 1000 || fail "xdp_answered $(stat xdp_answered)"
 _s0=$(stat syn_received) _x0=$(stat xdp_answered)
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 10 || fail "calm again"
 stat_ge syn_received $((_s0 + 10)) || fail "the workers did not take SYNs again"
 stat_is xdp_answered "$_x0" || fail "XDP still answering after the flood"
-echo "ok: on under a flood (xdp_answered $_x0), off after it"
+echo "ok: on under a SYN flood (xdp_answered $_x0), off after it"
+
+# An ACK flood turns it on too: the workers are busy with the flood, and
+# the clients' SYNs are answered in XDP meanwhile.
+C timeout 10 hping3 -q -A -p 8080 --rand-source -i u30 -c 60000 $SRV4 \
+	>/dev/null 2>&1 &
+_flood=$!
+wait_for 10 sh -c "[ \$(grep -c 'segment rate above xdp_above' \
+	'$WORK/synguard.log') -ge 2 ]" || fail "not on under the ACK flood"
+_x1=$(stat xdp_answered)
+C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 20 -c 2 ||
+	fail "clients during the ACK flood"
+wait "$_flood"
+stat_ge xdp_answered $((_x1 + 20)) ||
+	fail "SYNs not answered in XDP during the ACK flood: $(stat xdp_answered)"
+wait_for 5 sh -c "[ \$(grep -c 'segment rate low again' \
+	'$WORK/synguard.log') -ge 2 ]" || fail "not off after the ACK flood"
+echo "ok: on under an ACK flood too"
 
 # SIGKILL: the kernel takes the program off with the daemon's last fd.
 kill -9 "$SG_PID"

@@ -40,7 +40,26 @@
 #				client host (see below); 0: let its IP stack
 #				take them
 #	FLOOD_STRICT=1		exit 1 when a target is missed
+#	BENCH_CONF=""		more settings for synguard's configuration
+#				(e.g. 'xdp_above = 0;')
+#	BENCH_XDP=auto		synguard with its XDP program on veth-s
+#				(xdp_interfaces, xdp_above at its default):
+#				where the build has it and this is root with
+#				CAP_BPF; 1: required; 0: never
 . "$(dirname "$0")/../lib.sh"
+# The XDP program needs real root (CAP_BPF in the initial user namespace):
+# then the sandbox keeps it (its own network, mount and PID namespaces).
+BENCH_XDP=${BENCH_XDP:-auto}
+if [ -z "${SG_IN_SANDBOX:-}" ] && [ "$BENCH_XDP" != 0 ]; then
+	if [ -f "$XDP_PASS_OBJ" ] && can_bpf; then
+		BENCH_XDP=1 SG_SANDBOX_ROOT=1
+	elif [ "$BENCH_XDP" = 1 ]; then
+		fail "BENCH_XDP=1: needs a build with the XDP program and root with CAP_BPF"
+	else
+		BENCH_XDP=0
+	fi
+	export BENCH_XDP SG_SANDBOX_ROOT
+fi
 sandbox "$@"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -106,8 +125,26 @@ S sysctl -qw net.ipv4.tcp_syncookies=1 \
 	net.ipv4.tcp_max_syn_backlog="$KERNEL_BACKLOG" \
 	net.core.somaxconn="$KERNEL_BACKLOG" || fail "sysctl in srv"
 
+# With the XDP program: the client's segments carry full checksums, as on
+# a wire (a local sender's partial ones go to the workers), and its veth
+# runs an XDP program of its own (one that passes everything), without
+# which a veth drops the frames its peer sends back with XDP_TX. Both
+# targets run on the same pair. The kernel's BPF run-time statistics are
+# on for the bench (bpfstats.py), so the program's own cost is counted.
+XDP_CONF=""
+if [ "$BENCH_XDP" = 1 ]; then
+	C ethtool -K veth-c tx off >/dev/null &&
+	C ip link set dev veth-c xdp obj "$XDP_PASS_OBJ" sec xdp ||
+		fail "cannot prepare veth-c for the XDP program"
+	python3 "$HERE/bpfstats.py" >"$WORK/bpfstats.log" 2>&1 &
+	bg $!
+	wait_for 5 grep -q on "$WORK/bpfstats.log" ||
+		fail "BPF statistics: $(cat "$WORK/bpfstats.log")"
+	XDP_CONF='xdp_interfaces = [ "veth-s" ];'
+fi
 start_echo echo
-SG_WORKERS=$BENCH_WORKERS write_conf "$WORK/sg.conf" $SG_PORT auto "$BENCH_QUEUE"
+SG_WORKERS=$BENCH_WORKERS write_conf "$WORK/sg.conf" $SG_PORT auto "$BENCH_QUEUE" \
+	"$XDP_CONF" "${BENCH_CONF:-}"
 ip netns exec srv python3 "$TOOLS/sgclient.py" serve $SRV4 $K_PORT \
 	>"$WORK/kserve.log" 2>&1 &
 bg $!
@@ -149,6 +186,9 @@ snap() {
 	C cat /proc/net/netstat >"$1/$2.cnetstat"
 	# Drops at the per-CPU backlog that veth feeds (host-wide).
 	cat /proc/net/softnet_stat >"$1/$2.softnet"
+	# The whole host's CPU time: what answering costs wherever it runs
+	# (the kernel's cookies and the XDP program run in softirq).
+	head -1 /proc/stat >"$1/$2.cpu"
 	if [ -n "$SG_PID" ]; then
 		"$SYNGUARDCTL" -s "$WORK/control.sock" stats >"$1/$2.sg"
 		cat /proc/"$SG_PID"/stat >"$1/$2.stat"
@@ -277,5 +317,5 @@ synguard_stop
 echo "upload     synguard $(cat "$RUNS/upload/out")"
 
 export FLOOD_SECS FLOOD_RATES LEGIT_N LEGIT_C RSS_SECS UPLOAD_MIB BENCH_WORKERS \
-	BENCH_QUEUE KERNEL_BACKLOG FLOOD_CLIENT_DROP
+	BENCH_QUEUE KERNEL_BACKLOG FLOOD_CLIENT_DROP BENCH_XDP BENCH_CONF
 FLOOD_STRICT=${FLOOD_STRICT:-1} python3 "$HERE/report.py" "$WORK" "$OUT"

@@ -60,6 +60,16 @@ def cpu_ticks(stat_line):
     return int(rest[11]) + int(rest[12])
 
 
+def host_busy(path):
+    """Busy jiffies of the whole host from the "cpu" line of /proc/stat:
+    everything but idle and iowait (softirq included)."""
+    p = read(path).split()
+    if len(p) < 9 or p[0] != "cpu":
+        return None
+    v = [int(x) for x in p[1:9]]
+    return sum(v) - v[3] - v[4]
+
+
 def read(path, default=""):
     try:
         with open(path) as f:
@@ -128,16 +138,26 @@ def one_run(d):
     }
     r["offered_pps"] = r["rx_packets"] / secs if secs > 0 else 0
     r["replies_pps"] = r["tx_packets"] / secs if secs > 0 else 0
+    h0, h1 = host_busy(os.path.join(d, "before.cpu")), host_busy(os.path.join(d, "after.cpu"))
+    r["host_cpu_s"] = (h1 - h0) / TICK if h0 is not None and h1 is not None else None
+    r["host_us_per_pkt"] = (r["host_cpu_s"] * 1e6 / r["rx_packets"]
+                            if r["host_cpu_s"] is not None and r["rx_packets"] > 1000
+                            else None)
     if r["target"] == "synguard":
         sg = {k: delta(a["sg"], b["sg"], k) for k in b["sg"]}
         r["sg"] = sg
         cpu = (cpu_ticks(b["stat"]) - cpu_ticks(a["stat"])) / TICK
+        # The XDP program's own run time (xdp_interfaces), in softirq:
+        # counted while BPF statistics are on (flood.sh turns them on).
+        xdp = sg.get("xdp_run_ns", 0) / 1e9
         r["cpu_s"] = cpu
-        r["answered"] = sg.get("synack_sent", 0) - sg.get("synack_retransmitted", 0)
-        syn = sg.get("syn_received", 0)
-        r["cpu_s_per_msyn"] = cpu / (syn / 1e6) if syn > 1000 else None
-        fr = sg.get("rx_frames", 0)
-        r["cpu_us_per_pkt"] = cpu * 1e6 / fr if fr > 1000 else None
+        r["xdp_cpu_s"] = xdp
+        r["answered"] = (sg.get("synack_sent", 0) - sg.get("synack_retransmitted", 0)
+                         + sg.get("xdp_answered", 0))
+        syn = sg.get("syn_received", 0) + sg.get("xdp_answered", 0)
+        r["cpu_s_per_msyn"] = (cpu + xdp) / (syn / 1e6) if syn > 1000 else None
+        fr = sg.get("rx_frames", 0) + sg.get("xdp_answered", 0)
+        r["cpu_us_per_pkt"] = (cpu + xdp) * 1e6 / fr if fr > 1000 else None
         # Frames the kernel could not queue on the tap (its buffer full).
         # Not veth's count less ours: the tap filter keeps established
         # connections' segments in the kernel, and they are not lost.
@@ -165,7 +185,8 @@ def one_run(d):
         r["accepted"] = n.get("Tcp:InSegs", 0)
     if r["target"] == "synguard":
         # Frames the tap dropped (its buffer full) are SYNs never answered.
-        r["accepted"] = r["sg"].get("syn_received", 0) + r["tap_lost"]
+        r["accepted"] = (r["sg"].get("syn_received", 0) + r["tap_lost"]
+                         + r["sg"].get("xdp_answered", 0))
     c0 = proc_net(os.path.join(d, "before.cnetstat"))
     c1 = proc_net(os.path.join(d, "after.cnetstat"))
     r["legit_syn_retrans"] = delta(c0, c1, "TcpExt:TCPSynRetrans")
@@ -205,21 +226,22 @@ def main():
             r["answered_pct"] = None
 
     print()
-    hdr = ("%-12s %-8s %9s %9s %8s %7s %8s %8s %4s %10s %7s %7s %5s" % (
+    hdr = ("%-12s %-8s %9s %9s %8s %7s %8s %8s %4s %10s %7s %7s %7s %5s" % (
         "scenario", "target", "offered/s", "replies/s", "answered",
         "legit", "p50 ms", "p99 ms", "rtx", "CPU s/MSYN", "us/pkt",
-        "RSS MiB", "busy%"))
+        "host us", "RSS MiB", "busy%"))
     print(hdr)
     print("-" * len(hdr))
     for r in runs:
         lg = r["legit"]
-        print("%-12s %-8s %9.0f %9.0f %8s %6.1f%% %8.3f %8.3f %4d %10s %7s %7s %5s" % (
+        print("%-12s %-8s %9.0f %9.0f %8s %6.1f%% %8.3f %8.3f %4d %10s %7s %7s %7s %5s" % (
             r["name"] + ("" if r["flood_during_legit"] else "*"),
             r["target"], r["offered_pps"], r["replies_pps"],
             fmt(r["answered_pct"], "%.2f%%"), lg["success_pct"], lg["p50_ms"],
             lg["p99_ms"], r["legit_syn_retrans"],
             fmt(r.get("cpu_s_per_msyn"), "%.2f"),
             fmt(r.get("cpu_us_per_pkt"), "%.2f"),
+            fmt(r.get("host_us_per_pkt"), "%.2f"),
             fmt(r["vmhwm_kb"] / 1024 if r.get("vmhwm_kb") else None, "%.1f"),
             fmt(r.get("busiest_thread_pct"), "%.0f")))
 
@@ -230,9 +252,16 @@ kernel: Tcp InSegs), the
 ordinary client's own share (the idle run) taken off. legit: ordinary
 connects that echoed their byte; p50/p99 of connect(); rtx: the client's SYN
 retransmissions (each one a 1 s connect). CPU s/MSYN and us/pkt: synguard's
-utime+stime per million SYNs received and per frame read. RSS: VmHWM.
-busy%: synguard's busiest thread, share of one CPU. *: the ordinary client
-outlived the flood.""")
+utime+stime, plus its XDP program's run time, per million SYNs (received or
+answered in XDP) and per frame (read, or answered in XDP). host us: the
+whole host's busy CPU time (every process, softirq included: hping3 and the
+client too) per packet veth-s received, the same measure for both targets.
+RSS: VmHWM. busy%: synguard's busiest thread, share of one CPU. *: the
+ordinary client outlived the flood.""")
+    if os.environ.get("BENCH_XDP") == "1":
+        print("synguard ran its XDP program on veth-s (xdp_interfaces, "
+              "xdp_above at its default): above 20,000 segments/s for its "
+              "port, SYNs were answered in the receive path.")
     if os.environ.get("FLOOD_CLIENT_DROP", "1") != "0":
         print("The flood's replies were dropped as they entered the client host "
               "(FLOOD_CLIENT_DROP=1).")
@@ -251,7 +280,8 @@ outlived the flood.""")
     rss_sg = kv(os.path.join(work, "rss.sg"))
     settled = [kb for t, kb in samples if t >= 5] or [kb for _, kb in samples]
     rss = {"samples_s_kb": samples, **end,
-           "syn_received": rss_sg.get("syn_received"),
+           "syn_received": (rss_sg.get("syn_received") or 0)
+           + (rss_sg.get("xdp_answered") or 0),
            "growth_after_5s_kb": (max(settled) - settled[0]) if settled else None}
     print("\nRSS over a %s s SYN flood (%s SYNs), every 5 s: %s kB; growth after 5 s: %s kB" % (
         os.environ.get("RSS_SECS"), rss.get("syn_received"),
@@ -341,7 +371,7 @@ outlived the flood.""")
     env = {k: os.environ.get(k) for k in (
         "FLOOD_SECS", "FLOOD_RATES", "LEGIT_N", "LEGIT_C", "RSS_SECS",
         "UPLOAD_MIB", "BENCH_WORKERS", "BENCH_QUEUE", "KERNEL_BACKLOG",
-        "FLOOD_CLIENT_DROP")}
+        "FLOOD_CLIENT_DROP", "BENCH_XDP", "BENCH_CONF")}
     res = {"settings": env, "runs": runs, "rss": rss, "upload": up,
            "targets": targets}
     with open(out, "w") as f:
