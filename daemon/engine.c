@@ -98,16 +98,19 @@ address_local(const struct sg_engine *e, const struct sg_tuple *t)
 }
 
 /*
- * Whether the segment is addressed to one of the listen entries. A
- * wildcard entry takes only the host's own addresses: a host that routes
- * or bridges (containers, VMs) sees SYNs for other hosts on its ports,
- * and answering those would hijack connections that are not ours.
+ * Whether the segment is addressed to one of the listen entries: an entry
+ * for its address, or else a wildcard entry for its port, which takes only
+ * the host's own addresses: a host that routes or bridges (containers,
+ * VMs) sees SYNs for other hosts on its ports, and answering those would
+ * hijack connections that are not ours. (The XDP program decides the same
+ * way, by two lookups.)
  */
 static bool
 listen_match(const struct sg_engine *e, const struct sg_tuple *t)
 {
 	static const uint8_t any[16];
 	size_t alen = t->family == AF_INET ? 4 : 16;
+	bool wildcard = false;
 
 	for (unsigned i = 0; i < e->conf.nlisten; i++) {
 		const struct sg_listen_conf *l = &e->listen[i];
@@ -116,9 +119,9 @@ listen_match(const struct sg_engine *e, const struct sg_tuple *t)
 		if (memcmp(l->addr, t->local_addr, alen) == 0)
 			return true;
 		if (memcmp(l->addr, any, alen) == 0)
-			return address_local(e, t);
+			wildcard = true;
 	}
-	return false;
+	return wildcard && address_local(e, t);
 }
 
 /* A keyed hash of the 4-tuple and one more word. */

@@ -86,6 +86,8 @@ struct sg_daemon {
 	struct sg_xdp_gate xdp_gate;
 	unsigned xdp_ticks;
 	bool xdp_sync_failed;     /* said once until a sync works again */
+	uint16_t xdp_window;      /* what the workers' SYN-ACKs offer, read */
+	uint8_t xdp_wscale;       /* with them: at start and on reload */
 	struct sg_addrset xdp_local;
 };
 
@@ -292,13 +294,10 @@ workers_start(struct sg_daemon *d)
 static void
 xdp_refresh(struct sg_daemon *d)
 {
-	uint16_t window;
-	uint8_t wscale;
-
-	worker_synack_window(&window, &wscale);
 	if (net_local_addrs(&d->xdp_local) == -1)
 		d->xdp_local.n = 0;
-	if (xdp_sync(d->xdp, &d->conf, &d->xdp_local, window, wscale) == -1) {
+	if (xdp_sync(d->xdp, &d->conf, &d->xdp_local, d->xdp_window,
+	    d->xdp_wscale) == -1) {
 		if (!d->xdp_sync_failed)
 			log_warn("cannot update the XDP program's maps");
 		d->xdp_sync_failed = true;
@@ -335,7 +334,8 @@ xdp_tick(struct sg_daemon *d)
 		    "workers answer SYNs");
 	clock_gettime(CLOCK_REALTIME, &rt);
 	if (xdp_set(d->xdp, cookie_counter((uint64_t)rt.tv_sec,
-	    d->conf.cookie_period_s), on) == -1 && !d->xdp_sync_failed) {
+	    d->conf.cookie_period_s), on, above == 0 ? 0 :
+	    above < 100 ? 1 : above / 100) == -1 && !d->xdp_sync_failed) {
 		log_warn("cannot update the XDP program's settings");
 		d->xdp_sync_failed = true;
 	}
@@ -360,8 +360,8 @@ xdp_start(struct sg_daemon *d)
 		if (xdp_attach(d->xdp, d->conf.xdp_interfaces[i], err,
 		    sizeof(err)) == -1)
 			fatalx("%s", err);
+	worker_synack_window(&d->xdp_window, &d->xdp_wscale);
 	xdp_refresh(d);
-	xdp_tick(d);
 	log_info("XDP program attached to %u interface%s; it answers SYNs "
 	    "%s", d->conf.nxdp, d->conf.nxdp == 1 ? "" : "s",
 	    d->conf.cookies == SG_COOKIES_ALWAYS || d->conf.xdp_above == 0 ?
@@ -685,8 +685,11 @@ reload(struct sg_daemon *d, char *err, size_t errlen)
 			log_warnx("reload: worker %u did not take it", i);
 	shadows_prune(d, n);
 	d->conf = *n;
-	if (d->xdp != NULL)
+	if (d->xdp != NULL) {
+		/* As the workers read it in worker_reconfigure, just now. */
+		worker_synack_window(&d->xdp_window, &d->xdp_wscale);
 		xdp_refresh(d);
+	}
 	log_setlevel(d->conf.log_level);
 	d->reload_error[0] = '\0';
 	log_info("reloaded %s", d->file);
@@ -857,6 +860,8 @@ main(int argc, char **argv)
 	xdp_start(&d);
 	privileges_drop(&d);
 	workers_start(&d);
+	if (d.xdp != NULL)
+		xdp_tick(&d); /* on from now, if it is to be */
 
 	struct event *sigs[3];
 	events_start(&d, sigs);

@@ -1231,6 +1231,25 @@ net_local_addrs(struct sg_addrset *set)
 }
 
 int
+net_ifhwaddr(int ifindex, uint8_t mac[6])
+{
+	struct ifreq ifr;
+	int fd, type = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (if_indextoname((unsigned)ifindex, ifr.ifr_name) == NULL)
+		return -1;
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == 0) {
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+		type = ifr.ifr_hwaddr.sa_family;
+	}
+	net_close_keep_errno(fd);
+	return type;
+}
+
+int
 net_ifmtu(int ifindex)
 {
 	struct ifreq ifr;

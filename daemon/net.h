@@ -217,4 +217,8 @@ int net_local_addrs(struct sg_addrset *set);
 /* The MTU of an interface (cached by the caller); -1 on error. */
 int net_ifmtu(int ifindex);
 
+/* An interface's link-layer address (its first 6 bytes) and its type
+ * (ARPHRD_ETHER, ARPHRD_LOOPBACK, ...), or -1 with errno. */
+int net_ifhwaddr(int ifindex, uint8_t mac[6]);
+
 #endif

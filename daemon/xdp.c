@@ -7,7 +7,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "engine.h"
 #include "log.h"
 #include "net.h"
+#include "tsclock.h"
 #include "xdp.h"
 #include "xdp_abi.h"
 
@@ -42,7 +45,7 @@ xdp_gate(struct sg_xdp_gate *g, uint32_t above, uint64_t now_ms,
 	if (rate > above) {
 		g->on = true;
 		g->low_since_ms = now_ms;
-	} else if (rate >= above / 4) {
+	} else if (rate * 4 >= above) {
 		g->low_since_ms = now_ms;
 	} else if (g->on && now_ms - g->low_since_ms >= 1000) {
 		g->on = false;
@@ -54,6 +57,8 @@ xdp_gate(struct sg_xdp_gate *g, uint32_t above, uint64_t now_ms,
 
 #include <unistd.h>
 
+#include <linux/if_link.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -63,11 +68,13 @@ extern const size_t sg_xdp_obj_len;
 struct sg_xdp {
 	struct bpf_object *obj;
 	int prog_fd;
-	int conf_fd, listen_fd, addrs_fd, ifmss_fd, counters_fd;
+	int conf_fd, listen_fd, addrs_fd, ifs_fd, counters_fd;
 	struct sg_xdp_conf conf;
 	struct {
 		int ifindex;
 		int link; /* a BPF link: closed, it detaches the program */
+		bool gone; /* said once: the kernel took it off */
+		char name[IF_NAMESIZE];
 	} ifs[SG_CONFIG_MAX_XDP];
 	unsigned nifs;
 	int ncpus;
@@ -80,18 +87,31 @@ xdp_built(void)
 	return true;
 }
 
-/* libbpf's messages: the verifier's log among them, useful when a kernel
- * refuses the program, so at debug level. */
+/* libbpf's messages, the verifier's log among them (useful when a kernel
+ * refuses the program): each line at debug level, the last 40 of a long
+ * one, where the verifier says what it refused. Start-up only. */
 static int __attribute__((format(printf, 2, 0)))
 libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[512];
+	char *buf = NULL, *line, *next;
+	unsigned n = 0, skip = 0;
 
-	if (level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG || vasprintf(&buf, fmt, ap) == -1)
 		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	buf[strcspn(buf, "\n")] = '\0';
-	log_debug("libbpf: %s", buf);
+	for (line = buf; *line != '\0'; line++)
+		n += *line == '\n';
+	if (n > 40)
+		skip = n - 40;
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		if (skip > 0)
+			skip--;
+		else
+			log_debug("libbpf: %s", line);
+	}
+	free(buf);
 	return 0;
 }
 
@@ -141,10 +161,10 @@ xdp_new(const struct sg_cookie_secret *secret, char *err, size_t errlen)
 	x->conf_fd = map_fd(x, "sg_conf");
 	x->listen_fd = map_fd(x, "sg_listen");
 	x->addrs_fd = map_fd(x, "sg_addrs");
-	x->ifmss_fd = map_fd(x, "sg_ifmss");
+	x->ifs_fd = map_fd(x, "sg_ifs");
 	x->counters_fd = map_fd(x, "sg_counters");
 	if (x->prog_fd < 0 || x->conf_fd < 0 || x->listen_fd < 0 ||
-	    x->addrs_fd < 0 || x->ifmss_fd < 0 || x->counters_fd < 0) {
+	    x->addrs_fd < 0 || x->ifs_fd < 0 || x->counters_fd < 0) {
 		snprintf(err, errlen, "the XDP program lacks a part");
 		goto fail;
 	}
@@ -153,7 +173,7 @@ xdp_new(const struct sg_cookie_secret *secret, char *err, size_t errlen)
 	engine_isn_key(secret, &ik);
 	x->conf.ik0 = ik.k0;
 	x->conf.ik1 = ik.k1;
-	if (xdp_set(x, 0, false) == -1) {
+	if (xdp_set(x, 0, false, 0) == -1) {
 		snprintf(err, errlen, "cannot write the XDP program's "
 		    "settings: %s", strerror(errno));
 		goto fail;
@@ -164,11 +184,34 @@ fail:
 	return NULL;
 }
 
+/* Whether an interface has a VLAN device on top: with the NIC's VLAN
+ * offload, the XDP program would see that VLAN's frames with the tag
+ * already stripped, and answer them untagged. */
+static bool
+has_vlan_upper(const char *ifname)
+{
+	char pat[64 + IF_NAMESIZE], vlan[64 + IF_NAMESIZE];
+	glob_t g;
+	bool found = false;
+
+	snprintf(pat, sizeof(pat), "/sys/class/net/%s/upper_*", ifname);
+	if (glob(pat, 0, NULL, &g) != 0)
+		return false;
+	for (size_t i = 0; i < g.gl_pathc && !found; i++) {
+		const char *up = strrchr(g.gl_pathv[i], '/') + 1 + 6;
+		snprintf(vlan, sizeof(vlan), "/proc/net/vlan/%s", up);
+		found = access(vlan, F_OK) == 0;
+	}
+	globfree(&g);
+	return found;
+}
+
 int
 xdp_attach(struct sg_xdp *x, const char *ifname, char *err, size_t errlen)
 {
 	unsigned idx = if_nametoindex(ifname);
-	int link;
+	uint8_t mac[6];
+	int link, type;
 
 	if (idx == 0) {
 		snprintf(err, errlen, "xdp_interfaces: %s: %s", ifname,
@@ -179,8 +222,31 @@ xdp_attach(struct sg_xdp *x, const char *ifname, char *err, size_t errlen)
 		snprintf(err, errlen, "xdp_interfaces: too many");
 		return -1;
 	}
-	/* The driver's own XDP where it has it, else the generic one. */
+	type = net_ifhwaddr((int)idx, mac);
+	if (type != ARPHRD_ETHER && type != ARPHRD_LOOPBACK) {
+		snprintf(err, errlen, "xdp_interfaces: %s is not an Ethernet "
+		    "interface", ifname);
+		return -1;
+	}
+	if (has_vlan_upper(ifname)) {
+		snprintf(err, errlen, "xdp_interfaces: %s carries VLANs: name "
+		    "the VLAN interfaces instead, or none (the program would "
+		    "see their frames without the tag)", ifname);
+		return -1;
+	}
+	/* The driver's own XDP where it has it, else the generic one; and
+	 * the generic one where the driver refuses (an MTU too large for its
+	 * XDP, say). */
 	link = bpf_link_create(x->prog_fd, (int)idx, BPF_XDP, NULL);
+	if (link == -EINVAL || link == -EOPNOTSUPP) {
+		LIBBPF_OPTS(bpf_link_create_opts, o, .flags = XDP_FLAGS_SKB_MODE);
+		int e = -link;
+		link = bpf_link_create(x->prog_fd, (int)idx, BPF_XDP, &o);
+		if (link >= 0)
+			log_warnx("xdp_interfaces: %s: the driver's XDP refused "
+			    "the program (%s); using generic XDP, which is "
+			    "slower", ifname, strerror(e));
+	}
 	if (link < 0) {
 		int e = -link;
 		snprintf(err, errlen, "xdp_interfaces: cannot attach to %s: "
@@ -190,6 +256,8 @@ xdp_attach(struct sg_xdp *x, const char *ifname, char *err, size_t errlen)
 	}
 	x->ifs[x->nifs].ifindex = (int)idx;
 	x->ifs[x->nifs].link = link;
+	x->ifs[x->nifs].gone = false;
+	snprintf(x->ifs[x->nifs].name, IF_NAMESIZE, "%s", ifname);
 	x->nifs++;
 	return 0;
 }
@@ -274,13 +342,16 @@ xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
 	uint8_t one = 1;
 	int rc = 0;
 
+	/* Stale entries out first, so a full map has room for new ones: in
+	 * between, a SYN for either only goes to the workers. */
+	prune(x->listen_fd, sizeof(struct sg_xdp_listen), listen_keep, conf);
+	prune(x->addrs_fd, sizeof(struct sg_xdp_addr), addr_keep, local);
 	for (unsigned i = 0; i < conf->nlisten; i++) {
 		struct sg_xdp_listen k;
 		listen_key(&conf->listen[i], &k);
 		if (bpf_map_update_elem(x->listen_fd, &k, &one, BPF_ANY) != 0)
 			rc = -1;
 	}
-	prune(x->listen_fd, sizeof(struct sg_xdp_listen), listen_keep, conf);
 	for (unsigned i = 0; local != NULL && i < local->n &&
 	    i < SG_XDP_ADDRS_MAX; i++) {
 		struct sg_xdp_addr k;
@@ -288,35 +359,52 @@ xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
 		if (bpf_map_update_elem(x->addrs_fd, &k, &one, BPF_ANY) != 0)
 			rc = -1;
 	}
-	prune(x->addrs_fd, sizeof(struct sg_xdp_addr), addr_keep, local);
 	for (unsigned i = 0; i < x->nifs; i++) {
 		uint32_t idx = (uint32_t)x->ifs[i].ifindex;
+		struct bpf_link_info li;
+		uint32_t len = sizeof(li);
+		struct sg_xdp_if m;
 		int mtu = net_ifmtu((int)idx);
-		struct sg_xdp_ifmss m;
-		if (mtu <= 0) {
-			(void)bpf_map_delete_elem(x->ifmss_fd, &idx);
+
+		/* An interface deleted (or moved away) takes the program
+		 * with it; a new one of the same name gets it at a restart. */
+		memset(&li, 0, sizeof(li));
+		if (!x->ifs[i].gone &&
+		    bpf_obj_get_info_by_fd(x->ifs[i].link, &li, &len) == 0 &&
+		    li.xdp.ifindex == 0) {
+			log_warnx("xdp_interfaces: %s is gone, and the XDP "
+			    "program with it (a restart attaches it to a new "
+			    "one)", x->ifs[i].name);
+			x->ifs[i].gone = true;
+		}
+		memset(&m, 0, sizeof(m));
+		if (mtu <= 0 || net_ifhwaddr((int)idx, m.mac) == -1) {
+			(void)bpf_map_delete_elem(x->ifs_fd, &idx);
 			continue;
 		}
 		m.mss4 = our_mss(mtu, 40);
 		m.mss6 = our_mss(mtu, 60);
-		if (bpf_map_update_elem(x->ifmss_fd, &idx, &m, BPF_ANY) != 0)
+		if (bpf_map_update_elem(x->ifs_fd, &idx, &m, BPF_ANY) != 0)
 			rc = -1;
 	}
 	x->conf.window = window;
 	x->conf.wscale = wscale;
 	x->conf.addrs_known = local != NULL && local->n > 0;
-	if (xdp_set(x, x->conf.counter, x->conf.on) == -1)
+	if (xdp_set(x, x->conf.counter, x->conf.on, x->conf.burst) == -1)
 		rc = -1;
 	return rc;
 }
 
 int
-xdp_set(struct sg_xdp *x, uint32_t counter, bool on)
+xdp_set(struct sg_xdp *x, uint32_t counter, bool on, uint32_t burst)
 {
 	uint32_t zero = 0;
 
 	x->conf.counter = counter;
 	x->conf.on = on;
+	x->conf.burst = burst;
+	x->conf.until_ns = (sg_clock_ms(CLOCK_MONOTONIC) + XDP_STALE_MS) *
+	    1000000;
 	return bpf_map_update_elem(x->conf_fd, &zero, &x->conf, BPF_ANY) == 0 ?
 	    0 : -1;
 }
@@ -410,11 +498,12 @@ xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
 }
 
 int
-xdp_set(struct sg_xdp *x, uint32_t counter, bool on)
+xdp_set(struct sg_xdp *x, uint32_t counter, bool on, uint32_t burst)
 {
 	(void)x;
 	(void)counter;
 	(void)on;
+	(void)burst;
 	errno = ENOSYS;
 	return -1;
 }

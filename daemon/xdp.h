@@ -7,9 +7,10 @@
  * user namespace, so it happens before the privilege drop. Each attachment
  * is a BPF link: when the daemon ends, however it ends, the kernel takes the
  * program off the interface. The maps are written through their fds, which
- * needs no capability (kernel 6.4 or later: earlier ones with
- * kernel.unprivileged_bpf_disabled refuse any bpf() call without CAP_BPF,
- * so such a daemon should keep running as root).
+ * needs no capability on current kernels (seen on 6.18 with
+ * kernel.unprivileged_bpf_disabled = 2); a kernel that refuses it makes the
+ * daemon log "cannot update the XDP program's settings", and the program
+ * stops answering XDP_STALE_MS later: keep such a daemon running as root.
  */
 #ifndef SG_XDP_H
 #define SG_XDP_H
@@ -50,8 +51,15 @@ int xdp_attach(struct sg_xdp *x, const char *ifname, char *err,
 int xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
     const struct sg_addrset *local, uint16_t window, uint8_t wscale);
 
-/* Set the cookie counter and whether the program answers. 0, or -1. */
-int xdp_set(struct sg_xdp *x, uint32_t counter, bool on);
+/*
+ * Set the cookie counter, whether the program answers (on), and how many
+ * SYNs to a listen entry within 10 ms on one CPU make it answer there at
+ * once (burst, 0: never), before the daemon's rule can tell.
+ * The settings hold for XDP_STALE_MS: the program answers nothing on
+ * settings the daemon stopped refreshing. 0, or -1 with errno.
+ */
+#define XDP_STALE_MS 10000
+int xdp_set(struct sg_xdp *x, uint32_t counter, bool on, uint32_t burst);
 
 /* The program's counters summed over the CPUs: SG_XDP_ANSWERED, ... */
 uint64_t xdp_count(struct sg_xdp *x, unsigned idx);

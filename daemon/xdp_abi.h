@@ -17,13 +17,23 @@
 struct sg_xdp_conf {
 	__u64 k0, k1;   /* the cookie secret (struct sg_sipkey) */
 	__u64 ik0, ik1; /* the TSval offset key (engine_isn_key) */
+	__u64 until_ns; /* CLOCK_MONOTONIC: past it, these settings are stale
+			   (the daemon stopped writing them): answer nothing */
 	__u32 counter;  /* the cookie counter now (cookie_counter) */
 	__u32 on;       /* 1: answer SYNs to a listen entry with a cookie */
+	__u32 burst;    /* SYNs within SG_XDP_BURST_NS on one CPU that turn
+			   it on there at once, for SG_XDP_HOT_NS; 0: never */
 	__u32 addrs_known; /* 1: a wildcard entry takes only sg_addrs */
 	__u16 window;   /* the window our SYN-ACK offers */
 	__u8 wscale;    /* the shift our SYN-ACK offers */
 	__u8 pad;
 };
+
+/* A burst: SYNs counted on one CPU over windows of 10 ms. It keeps the
+ * program answering there for 100 ms, by when the daemon's own rule
+ * (every 25 ms) has taken over. */
+#define SG_XDP_BURST_NS 10000000ULL
+#define SG_XDP_HOT_NS 100000000ULL
 
 /* A listen entry; the wildcard address is all zero. */
 struct sg_xdp_listen {
@@ -40,10 +50,22 @@ struct sg_xdp_addr {
 	__u8 addr[16];
 };
 
-/* Per interface (key: ifindex): the MSS to offer, MTU less the headers. */
-struct sg_xdp_ifmss {
+/* Per interface (key: ifindex): the MSS to offer, MTU less the headers,
+ * and its MAC address: a frame to any other (broadcast, multicast, another
+ * host's on a promiscuous port) is not ours to answer. */
+struct sg_xdp_if {
 	__u16 mss4;
 	__u16 mss6;
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+/* Per CPU: SYNs to a listen entry in the current burst window. */
+struct sg_xdp_rate {
+	__u64 win_ns;
+	__u64 hot_until_ns;
+	__u32 n;
+	__u32 pad;
 };
 
 /* The per-CPU counters, by index. */

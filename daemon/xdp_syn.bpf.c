@@ -66,8 +66,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SG_XDP_IFS_MAX);
 	__type(key, __u32);
-	__type(value, struct sg_xdp_ifmss);
-} sg_ifmss SEC(".maps");
+	__type(value, struct sg_xdp_if);
+} sg_ifs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_xdp_rate);
+} sg_rate SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -141,6 +148,17 @@ count(__u32 idx)
 		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
 	} while (0)
 
+/* Eight message bytes as siphash24() reads them: little-endian. */
+static __always_inline __u64
+le64(__u64 v)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(v);
+#else
+	return v;
+#endif
+}
+
 /* Hash n whole words w and then the last word (the tail bytes with the
  * length on top), as siphash24() does for an n * 8 + tail byte message. */
 static __always_inline __u64
@@ -155,10 +173,12 @@ siphash(__u64 k0, __u64 k1, const __u64 *w, int n, __u64 last)
 	for (int i = 0; i < 6; i++) {
 		if (i >= n)
 			break;
-		v3 ^= w[i];
+		__u64 m = le64(w[i]);
+
+		v3 ^= m;
 		SIPROUND;
 		SIPROUND;
-		v0 ^= w[i];
+		v0 ^= m;
 	}
 	v3 ^= last;
 	SIPROUND;
@@ -347,7 +367,8 @@ fold(__u64 sum)
 	return (__u16)~sum;
 }
 
-/* Sum of the 16-bit words (as loaded, network order kept) of an address. */
+/* Sum of the 16-bit words of an address, loaded as the header's words
+ * are (in the host's order, which the one's complement sum allows). */
 static __always_inline __u64
 addr_sum(const __u8 *a, int n)
 {
@@ -355,9 +376,12 @@ addr_sum(const __u8 *a, int n)
 
 #pragma unroll
 	for (int i = 0; i < 16; i += 2) {
+		__u16 w;
+
 		if (i >= n)
 			break;
-		sum += (__u16)(a[i] | a[i + 1] << 8);
+		__builtin_memcpy(&w, a + i, 2);
+		sum += w;
 	}
 	return sum;
 }
@@ -473,13 +497,16 @@ read_tcp(void *tcp, void *end, __u32 doff, struct scratch *sc)
 	return sg_parse_options(sc, doff);
 }
 
-/* Whether the SYN is for a listen entry; *our_mss then what to offer. */
+/*
+ * Whether the SYN is for a listen entry (engine.c listen_match: an entry
+ * for its address first, then the wildcard one, which takes only the
+ * host's own addresses); *our_mss then what to offer on interface m.
+ */
 static __always_inline int
-ours(const struct sg_xdp_conf *c, const struct syn *s, __u32 ifindex,
-    __u16 *our_mss)
+ours(const struct sg_xdp_conf *c, const struct syn *s,
+    const struct sg_xdp_if *m, __u16 *our_mss)
 {
 	struct sg_xdp_listen l = { .family = s->family, .port = s->local_port };
-	struct sg_xdp_ifmss *m;
 
 	__builtin_memcpy(l.addr, s->local_addr, 16);
 	if (!bpf_map_lookup_elem(&sg_listen, &l)) {
@@ -494,9 +521,6 @@ ours(const struct sg_xdp_conf *c, const struct syn *s, __u32 ifindex,
 				return 0;
 		}
 	}
-	m = bpf_map_lookup_elem(&sg_ifmss, &ifindex);
-	if (!m)
-		return 0;
 	*our_mss = s->family == AF_INET ? m->mss4 : m->mss6;
 	return 1;
 }
@@ -543,11 +567,42 @@ write_tcp(void *tcp, void *end, const struct reply *r)
 	return 0;
 }
 
+/*
+ * Whether to answer a SYN to a listen entry here: the daemon says so (a
+ * flood, by its rule), or this CPU alone has just seen a burst of them
+ * (burst within SG_XDP_BURST_NS), a flood's first moments, before the
+ * daemon's rule could tell. Never on settings the daemon stopped
+ * refreshing.
+ */
+static __always_inline int
+on(const struct sg_xdp_conf *c)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct sg_xdp_rate *r;
+	__u32 zero = 0;
+
+	if (now > c->until_ns)
+		return 0;
+	if (c->on)
+		return 1;
+	r = bpf_map_lookup_elem(&sg_rate, &zero);
+	if (!r || c->burst == 0)
+		return 0;
+	if (now - r->win_ns >= SG_XDP_BURST_NS) {
+		r->win_ns = now;
+		r->n = 0;
+	}
+	if (++r->n >= c->burst)
+		r->hot_until_ns = now + SG_XDP_HOT_NS;
+	return now < r->hot_until_ns;
+}
+
 /* The part after the IP header, shared by both families: returns the
  * action. tcp_off is the TCP header's offset in the frame. */
 static __always_inline int
-answer(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc,
-    __u32 tcp_off, __u32 l4len)
+answer(struct xdp_md *ctx, const struct sg_xdp_conf *c,
+    const struct sg_xdp_if *ifp, struct scratch *sc, __u32 tcp_off,
+    __u32 l4len)
 {
 	struct syn *s = &sc->s;
 	struct reply *r = &sc->r;
@@ -567,9 +622,9 @@ answer(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc,
 	s->local_port = tcp[2] << 8 | tcp[3];
 	if (s->peer_port == 0 || s->local_port == 0)
 		return XDP_PASS;
-	if (!ours(c, s, ctx->ingress_ifindex, &our_mss))
+	if (!ours(c, s, ifp, &our_mss))
 		return XDP_PASS;
-	if (!c->on)
+	if (!on(c))
 		goto pass;
 	doff = (tcp[12] >> 4) * 4;
 	/* A header alone: data on a SYN goes to the daemon. */
@@ -582,15 +637,26 @@ answer(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc,
 	if (sg_make_reply(sc, (struct sg_xdp_conf *)c, our_mss) != 0)
 		goto pass;
 
-	/* Fit the frame to the reply: bytes past the datagram (Ethernet
-	 * padding) go too. */
+	/* Fit the frame to the reply: the SYN's own Ethernet padding goes,
+	 * and a reply shorter than Ethernet's 60 bytes (IPv4, MSS alone)
+	 * gets two zero bytes, since XDP_TX leaves padding to the driver. */
 	newlen = tcp_off + r->len;
+	if (newlen < 60)
+		newlen = 60;
 	if (bpf_xdp_adjust_tail(ctx, (int)newlen - (int)(end - data)) != 0)
 		goto pass;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	if (write_tcp(data + tcp_off, end, r) != 0)
 		return XDP_DROP; /* the frame is no longer the SYN */
+	if (tcp_off + r->len < 60) {
+		__u8 *p = data;
+
+		if ((void *)(p + 60) > end)
+			return XDP_DROP;
+		p[58] = 0;
+		p[59] = 0;
+	}
 	count(SG_XDP_ANSWERED);
 	return XDP_TX;
 pass:
@@ -618,7 +684,8 @@ swap_mac(struct ethhdr *eth)
 }
 
 static __always_inline int
-on_ipv4(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc)
+on_ipv4(struct xdp_md *ctx, const struct sg_xdp_conf *c,
+    const struct sg_xdp_if *ifp, struct scratch *sc)
 {
 	struct syn *s = &sc->s;
 	void *data = (void *)(long)ctx->data;
@@ -649,7 +716,7 @@ on_ipv4(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc)
 	__builtin_memcpy(s->peer_addr, ip + 12, 4);
 	__builtin_memcpy(s->local_addr, ip + 16, 4);
 
-	act = answer(ctx, c, sc, sizeof(struct ethhdr) + 20, tot - 20);
+	act = answer(ctx, c, ifp, sc, sizeof(struct ethhdr) + 20, tot - 20);
 	if (act != XDP_TX)
 		return act;
 
@@ -659,7 +726,7 @@ on_ipv4(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc)
 	if ((void *)(ip + 20) > end)
 		return XDP_DROP;
 	swap_mac(data);
-	tot = end - (void *)ip;
+	tot = 20 + sc->r.len;
 	/* write_ipv4: DF, IP ID 0, TTL 64. */
 	ip[1] = 0;
 	ip[2] = tot >> 8;
@@ -699,7 +766,8 @@ bad6(const __u8 *a, int is_src)
 }
 
 static __always_inline int
-on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc)
+on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c,
+    const struct sg_xdp_if *ifp, struct scratch *sc)
 {
 	struct syn *s = &sc->s;
 	void *data = (void *)(long)ctx->data;
@@ -723,7 +791,7 @@ on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc)
 	__builtin_memcpy(s->peer_addr, ip + 8, 16);
 	__builtin_memcpy(s->local_addr, ip + 24, 16);
 
-	act = answer(ctx, c, sc, sizeof(struct ethhdr) + 40, plen);
+	act = answer(ctx, c, ifp, sc, sizeof(struct ethhdr) + 40, plen);
 	if (act != XDP_TX)
 		return act;
 
@@ -733,7 +801,7 @@ on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c, struct scratch *sc)
 	if ((void *)(ip + 40) > end)
 		return XDP_DROP;
 	swap_mac(data);
-	plen = end - (void *)(ip + 40);
+	plen = sc->r.len;
 	/* write_ipv6: traffic class and flow label 0, hop limit 64. */
 	ip[0] = 0x60;
 	ip[1] = 0;
@@ -755,19 +823,28 @@ sg_xdp_syn(struct xdp_md *ctx)
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct sg_xdp_conf *c;
+	struct sg_xdp_if *ifp;
 	struct scratch *sc;
-	__u32 zero = 0;
+	__u32 zero = 0, ifindex = ctx->ingress_ifindex;
 
 	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
 	c = bpf_map_lookup_elem(&sg_conf, &zero);
 	sc = bpf_map_lookup_elem(&sg_scratch, &zero);
-	if (!c || !sc)
+	ifp = bpf_map_lookup_elem(&sg_ifs, &ifindex);
+	if (!c || !sc || !ifp)
+		return XDP_PASS;
+	/* Only frames to this interface's own address, from a unicast one,
+	 * as the workers' tap (PACKET_HOST): the reply goes back to it. */
+	if ((eth->h_dest[0] ^ ifp->mac[0]) | (eth->h_dest[1] ^ ifp->mac[1]) |
+	    (eth->h_dest[2] ^ ifp->mac[2]) | (eth->h_dest[3] ^ ifp->mac[3]) |
+	    (eth->h_dest[4] ^ ifp->mac[4]) | (eth->h_dest[5] ^ ifp->mac[5]) ||
+	    (eth->h_source[0] & 1))
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
-		return on_ipv4(ctx, c, sc);
+		return on_ipv4(ctx, c, ifp, sc);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-		return on_ipv6(ctx, c, sc);
+		return on_ipv6(ctx, c, ifp, sc);
 	return XDP_PASS;
 }
 

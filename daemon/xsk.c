@@ -7,7 +7,6 @@
  * indices run freely and wrap; the kernel's are read with acquire and ours
  * published with release, as the kernel's own xsk_queue.h pairs them.
  */
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -32,38 +31,20 @@
 
 #define MASK (XSK_FRAMES - 1)
 
-/* The interface's address, if it is an Ethernet interface other than
- * loopback. 0, or -1 (errno ENOTSUP for any other kind). */
+/* The interface's address, if it is an Ethernet interface (not
+ * loopback). 0, or -1 (errno ENOTSUP for any other kind). */
 static int
 ether_addr(int ifindex, uint8_t mac[6])
 {
-	struct ifreq ifr;
-	int fd, rc = -1;
+	int type = net_ifhwaddr(ifindex, mac);
 
-	memset(&ifr, 0, sizeof(ifr));
-	if (if_indextoname((unsigned)ifindex, ifr.ifr_name) == NULL)
+	if (type == -1)
 		return -1;
-	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+	if (type != ARPHRD_ETHER) {
+		errno = ENOTSUP;
 		return -1;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
-		goto out;
-	if (ifr.ifr_flags & IFF_LOOPBACK) {
-		errno = ENOTSUP;
-		goto out;
 	}
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr) == -1)
-		goto out;
-	if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-		errno = ENOTSUP;
-		goto out;
-	}
-	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	rc = 0;
-out:;
-	int e = errno;
-	close(fd);
-	errno = e;
-	return rc;
+	return 0;
 }
 
 int

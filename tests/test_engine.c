@@ -621,6 +621,37 @@ Test(engine, answers_a_wildcard_port_only_on_the_hosts_own_addresses)
 	cr_assert_eq(io.ntx, 2);
 }
 
+Test(engine, an_entry_for_an_address_wins_over_a_wildcard_listed_first)
+{
+	static struct sg_addrset local;
+	struct sg_listen_conf two[2];
+
+	local.n = 1;
+	local.a[0].family = AF_INET;
+	memcpy(local.a[0].addr, (uint8_t[4]){198, 18, 0, 9}, 4);
+	econf.local = &local;
+	start(SG_COOKIES_AUTO, 16);
+	/* 0.0.0.0:8080 first, then 198.18.0.1:8080, an address the set does
+	 * not hold (a service address routed here): the second still takes
+	 * its SYNs, as the XDP program's two lookups do. */
+	two[0] = listen4;
+	two[1] = listen4;
+	memcpy(two[1].addr, (uint8_t[4]){198, 18, 0, 1}, 4);
+	econf.listen = two;
+	econf.nlisten = 2;
+	engine_reconfigure(eng, &econf);
+	struct sg_segment syn = syn_make(40000, 1); /* to 198.18.0.1 */
+	input(&syn);
+	cr_assert_eq(io.ntx, 1);
+	syn = syn_make(40001, 2);
+	syn.tuple.local_addr[3] = 50; /* neither listed nor the host's */
+	input(&syn);
+	cr_assert_eq(io.ntx, 1);
+	econf.listen = &listen4;
+	econf.nlisten = 1;
+	econf.local = NULL;
+}
+
 Test(engine, never_remakes_a_cookie_connection_from_a_late_duplicate)
 {
 	start(SG_COOKIES_ALWAYS, 16);

@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@
 static struct sg_xdp *x;
 static struct sg_cookie_secret secret;
 static struct sg_config conf;
+static struct sg_addrset *local; /* the host's addresses, for both sides */
+static uint32_t counter;         /* one cookie counter for both sides */
 static uint16_t lo_mss4, lo_mss6;
 
 static const uint8_t cli4[4] = {198, 18, 0, 2}, srv4[4] = {198, 18, 0, 1};
@@ -52,13 +55,7 @@ static const uint8_t cli6[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0,
 static const uint8_t srv6[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0,
 	0, 0, 0, 1};
 static const uint8_t mac_cli[6] = {2, 0, 0, 0, 0, 2};
-static const uint8_t mac_srv[6] = {2, 0, 0, 0, 0, 1};
-
-static uint32_t
-counter_now(void)
-{
-	return cookie_counter((uint64_t)time(NULL), COOKIE_PERIOD_DEFAULT);
-}
+static const uint8_t mac_srv[6]; /* loopback's, where the program runs */
 
 /* Listen on the wildcard addresses, both families; local: NULL (every
  * address ours) unless a test says otherwise. */
@@ -67,7 +64,13 @@ setup(void)
 {
 	char err[512];
 
+	cpu_set_t one;
+
 	cr_assert_eq(sg_test_netns(), 0, "netns: %s", strerror(errno));
+	/* One CPU: the program's per-CPU burst count sees every run. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
 	static const uint8_t key[16] = "xdp-test-key-16b";
 	siphash_key_from_bytes(&secret.key, key);
 	x = xdp_new(&secret, err, sizeof(err));
@@ -85,8 +88,10 @@ setup(void)
 	conf.listen[1].family = AF_INET6;
 	conf.listen[1].port = PORT;
 	conf.nlisten = 2;
+	local = NULL;
+	counter = cookie_counter((uint64_t)time(NULL), COOKIE_PERIOD_DEFAULT);
 	cr_assert_eq(xdp_sync(x, &conf, NULL, WINDOW, WSCALE), 0);
-	cr_assert_eq(xdp_set(x, counter_now(), true), 0);
+	cr_assert_eq(xdp_set(x, counter, true, 0), 0);
 	/* lo's MTU is 65536: the MSS the workers would offer. */
 	lo_mss4 = 65536 - 40;
 	lo_mss6 = 65536 - 60;
@@ -202,12 +207,13 @@ engine_answer(const uint8_t *ip, size_t len, uint16_t our_mss)
 	ec.our_window = WINDOW;
 	ec.listen = conf.listen;
 	ec.nlisten = conf.nlisten;
+	ec.local = local;
 	e = engine_new(&ec, &secret, &ops, NULL, &st);
 	cr_assert_not_null(e);
 	cr_assert_eq(codec_parse(ip, len, SG_LINK_IP, SG_CSUM_VERIFY, &seg),
 	    SG_R_NONE);
 	clk.mono_ms = sg_clock_ms(CLOCK_MONOTONIC);
-	clk.real_s = (uint64_t)time(NULL);
+	clk.real_s = (uint64_t)counter * COOKIE_PERIOD_DEFAULT;
 	engine_ntx = 0;
 	engine_input(e, &seg, our_mss, &clk);
 	engine_free(e);
@@ -216,25 +222,28 @@ engine_answer(const uint8_t *ip, size_t len, uint16_t our_mss)
 }
 
 /*
- * Send s through the program, which must answer; check the answer against
- * the engine's for the same SYN and the ACK that would follow against the
- * engine's cookie check.
+ * The program answered the frame in[0..len) with out[0..outlen): check the
+ * answer against the engine's for the same SYN, and that the ACK which
+ * would follow passes the engine's cookie check. Returns the answer.
  */
-static void
-check_answer(const struct sg_test_seg *s, uint16_t our_mss)
+static struct sg_segment
+engine_agrees(const uint8_t *in, size_t len, const uint8_t *out,
+    size_t outlen, uint16_t our_mss)
 {
-	uint8_t in[256], out[4096], want[SG_REPLY_MAX];
-	size_t len = frame(s, in, sizeof(in)), outlen = sizeof(out), wlen;
-	struct sg_segment got;
+	uint8_t want[SG_REPLY_MAX];
+	size_t wlen;
+	struct sg_segment got, syn;
 	struct sg_reply r;
 	struct sg_tcpopts dec, ackopts;
 
+	cr_assert_eq(codec_parse(in + ETH_LEN, len - ETH_LEN, SG_LINK_IP,
+	    SG_CSUM_VERIFY, &syn), SG_R_NONE, "answered a SYN the engine "
+	    "cannot parse");
 	r = engine_answer(in + ETH_LEN, len - ETH_LEN, our_mss);
-	cr_assert_eq(run(in, len, out, &outlen), XDP_TX);
 
 	/* The link header mirrored; IP and TCP well formed. */
-	cr_assert_arr_eq(out, mac_cli, 6);
-	cr_assert_arr_eq(out + 6, mac_srv, 6);
+	cr_assert_arr_eq(out, in + 6, 6);
+	cr_assert_arr_eq(out + 6, in, 6);
 	cr_assert_arr_eq(out + 12, in + 12, 2);
 	cr_assert_eq(codec_parse(out, outlen, SG_LINK_ETHER, SG_CSUM_VERIFY,
 	    &got), SG_R_NONE);
@@ -252,30 +261,37 @@ check_answer(const struct sg_test_seg *s, uint16_t our_mss)
 	}
 	wlen = codec_build(&r, want, sizeof(want));
 	cr_assert_gt(wlen, 0);
-	cr_assert_eq(outlen - ETH_LEN, wlen, "length %zu, engine's %zu",
-	    outlen - ETH_LEN, wlen);
+	/* The engine's datagram, then Ethernet's padding (zeros) to 60. */
+	cr_assert_eq(outlen, ETH_LEN + wlen < 60 ? 60 : ETH_LEN + wlen,
+	    "length %zu, engine's %zu", outlen, ETH_LEN + wlen);
 	cr_assert_arr_eq(out + ETH_LEN, want, wlen,
 	    "the SYN-ACK differs from the engine's");
+	for (size_t i = ETH_LEN + wlen; i < outlen; i++)
+		cr_assert_eq(out[i], 0, "padding byte %zu not zero", i);
 
 	/* The client's ACK passes the daemon's cookie check. */
 	memset(&ackopts, 0, sizeof(ackopts));
 	if (got.opts.flags & SG_OPT_TS) {
 		ackopts.flags = SG_OPT_TS;
-		ackopts.tsval = s->tsval + 1;
+		ackopts.tsval = syn.opts.tsval + 1;
 		ackopts.tsecr = got.opts.tsval;
 	}
-	struct sg_tuple t = got.tuple;
-	/* seen from the server: swap what the reply carries */
-	struct sg_tuple srv;
-	if (t.family == AF_INET)
-		tuple_init_v4(&srv, t.local_addr, t.local_port, t.peer_addr,
-		    t.peer_port);
-	else
-		tuple_init_v6(&srv, t.local_addr, t.local_port, t.peer_addr,
-		    t.peer_port);
-	cr_assert_eq(cookie_check(&secret, &srv, s->seq + 1, got.seq + 1,
-	    counter_now(), &ackopts, &dec), 1, "the cookie does not check");
-	cr_assert_eq(got.ack, s->seq + 1);
+	cr_assert_eq(cookie_check(&secret, &syn.tuple, syn.seq + 1,
+	    got.seq + 1, counter, &ackopts, &dec), 1,
+	    "the cookie does not check");
+	cr_assert_eq(got.ack, syn.seq + 1);
+	return got;
+}
+
+/* Send s through the program, which must answer as the engine would. */
+static void
+check_answer(const struct sg_test_seg *s, uint16_t our_mss)
+{
+	uint8_t in[256], out[4096];
+	size_t len = frame(s, in, sizeof(in)), outlen = sizeof(out);
+
+	cr_assert_eq(run(in, len, out, &outlen), XDP_TX);
+	engine_agrees(in, len, out, outlen, our_mss);
 }
 
 TestSuite(xdp, .init = setup, .fini = teardown);
@@ -363,7 +379,7 @@ Test(xdp, off_means_every_syn_goes_to_the_workers)
 	uint8_t in[256];
 	size_t len = frame(&s, in, sizeof(in));
 
-	cr_assert_eq(xdp_set(x, counter_now(), false), 0);
+	cr_assert_eq(xdp_set(x, counter, false, 0), 0);
 	check_pass(in, len);
 	cr_assert_eq(xdp_count(x, SG_XDP_PASSED), 1);
 	cr_assert_eq(xdp_count(x, SG_XDP_ANSWERED), 0);
@@ -392,7 +408,9 @@ Test(xdp, not_ours_goes_on)
 	check_pass(in, len);
 	memcpy(set.a[0].addr, srv4, 4);
 	cr_assert_eq(xdp_sync(x, &conf, &set, WINDOW, WSCALE), 0);
+	local = &set;
 	check_answer(&s, lo_mss4);
+	local = NULL;
 
 	/* A reload that drops the port takes it out of the program too. */
 	conf.listen[0].port = PORT + 2;
@@ -539,16 +557,115 @@ Test(xdp, mangled_frames_never_make_a_bad_answer)
 			continue;
 		}
 		cr_assert_eq(act, XDP_TX, "action %d", act);
-		struct sg_segment got;
-		cr_assert_eq(codec_parse(out, outlen, SG_LINK_ETHER,
-		    SG_CSUM_VERIFY, &got), SG_R_NONE, "round %d", round);
+		/* Answered: then the engine answers the same frame, with the
+		 * same bytes. */
+		struct sg_segment got = engine_agrees(in, n, out, outlen,
+		    (in[12] == 0x08 ? lo_mss4 : lo_mss6));
 		cr_assert_eq(got.flags, SG_TCP_SYN | SG_TCP_ACK);
-		cr_assert_arr_eq(out, in + 6, 6);
 		cr_assert_eq(got.payload_len, 0);
 		sent++;
 	}
 	/* Flips that miss everything checked still get answers. */
 	cr_assert_gt(sent, 0);
+}
+
+Test(xdp, frames_not_to_this_interface_go_on)
+{
+	struct sg_test_seg s = syn_seg(AF_INET);
+	uint8_t in[256];
+	size_t len = frame(&s, in, sizeof(in));
+
+	memset(in, 0xff, 6); /* broadcast */
+	check_pass(in, len);
+	len = frame(&s, in, sizeof(in));
+	in[0] = 0x01; /* multicast */
+	check_pass(in, len);
+	len = frame(&s, in, sizeof(in));
+	in[5] = 0x42; /* another host's, on a promiscuous port */
+	check_pass(in, len);
+	len = frame(&s, in, sizeof(in));
+	in[6] |= 1; /* from a multicast address: no unicast to answer */
+	check_pass(in, len);
+	cr_assert_eq(xdp_count(x, SG_XDP_ANSWERED), 0);
+}
+
+Test(xdp, padded_frames_and_short_answers)
+{
+	struct sg_test_seg s = syn_seg(AF_INET);
+	uint8_t in[256], out[4096];
+	size_t len, outlen = sizeof(out);
+
+	/* A bare SYN, 54 bytes, padded to 60 with junk as a NIC may; the
+	 * answer (MSS alone) is 58 bytes, sent as 60 with zero padding. */
+	s.optflags = 0;
+	len = frame(&s, in, sizeof(in));
+	cr_assert_eq(len, 54);
+	memset(in + len, 0xa5, 6);
+	cr_assert_eq(run(in, 60, out, &outlen), XDP_TX);
+	engine_agrees(in, 60, out, outlen, lo_mss4);
+	cr_assert_eq(outlen, 60);
+}
+
+Test(xdp, an_entry_for_an_address_wins_over_a_wildcard_listed_first)
+{
+	static struct sg_addrset set; /* the host holds none of them */
+	struct sg_test_seg s = syn_seg(AF_INET);
+
+	set.n = 1;
+	set.a[0].family = AF_INET;
+	memcpy(set.a[0].addr, cli4, 4);
+	/* listen[0] is 0.0.0.0:PORT; then srv4:PORT. */
+	memcpy(conf.listen[1].addr, srv4, 4);
+	conf.listen[1].family = AF_INET;
+	conf.nlisten = 2;
+	cr_assert_eq(xdp_sync(x, &conf, &set, WINDOW, WSCALE), 0);
+	local = &set;
+	check_answer(&s, lo_mss4);
+	local = NULL;
+}
+
+Test(xdp, a_burst_on_one_cpu_turns_it_on_there_at_once)
+{
+	struct sg_test_seg s = syn_seg(AF_INET);
+	uint8_t in[256], out[4096];
+	size_t len = frame(&s, in, sizeof(in)), outlen;
+	LIBBPF_OPTS(bpf_test_run_opts, o);
+	struct xdp_md md = {0};
+
+	/* Off, but 3 SYNs within 10 ms turn it on: the same SYN run twice
+	 * in one call goes on, three times is answered. */
+	cr_assert_eq(xdp_set(x, counter, false, 3), 0);
+	md.ingress_ifindex = if_nametoindex("lo");
+	md.data_end = (uint32_t)len;
+	o.data_in = in;
+	o.data_size_in = (uint32_t)len;
+	o.data_out = out;
+	o.data_size_out = sizeof(out);
+	o.ctx_in = &md;
+	o.ctx_size_in = sizeof(md);
+	o.repeat = 2;
+	cr_assert_eq(bpf_prog_test_run_opts(xdp_prog_fd(x), &o), 0);
+	cr_assert_eq(o.retval, XDP_PASS);
+	/* A new window: the count starts again. */
+	struct timespec ms = {0, 11000000};
+	nanosleep(&ms, NULL);
+	o.repeat = 3;
+	o.data_size_out = sizeof(out);
+	cr_assert_eq(bpf_prog_test_run_opts(xdp_prog_fd(x), &o), 0);
+	cr_assert_eq(o.retval, XDP_TX);
+	/* And it stays on there for a while, for a single SYN. */
+	outlen = sizeof(out);
+	cr_assert_eq(run(in, len, out, &outlen), XDP_TX);
+	engine_agrees(in, len, out, outlen, lo_mss4);
+	/* burst 0: never, however many. */
+	cr_assert_eq(xdp_set(x, counter, false, 0), 0);
+	teardown();
+	setup();
+	cr_assert_eq(xdp_set(x, counter, false, 0), 0);
+	o.repeat = 100;
+	o.data_size_out = sizeof(out);
+	cr_assert_eq(bpf_prog_test_run_opts(xdp_prog_fd(x), &o), 0);
+	cr_assert_eq(o.retval, XDP_PASS);
 }
 
 /* The on/off rule, alone. */

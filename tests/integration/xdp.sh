@@ -45,6 +45,17 @@ stat_is syn_received 0 || fail "the workers saw SYNs: $(stat syn_received)"
 stat_ge cookie_valid 100 || fail "cookie_valid $(stat cookie_valid)"
 echo "ok: 100 clients answered in XDP, handed off (xdp_answered $(stat xdp_answered))"
 
+# A reload that moves the port moves the program's listen entry with it.
+_x0=$(stat xdp_answered)
+write_conf "$WORK/sg.conf" 8090 auto 1024 \
+	'xdp_interfaces = [ "veth-s" ]; xdp_above = 0;'
+"$SYNGUARDCTL" -s "$WORK/control.sock" reload || fail "reload"
+C python3 "$TOOLS/sgclient.py" echo $SRV4 8090 -n 10 ||
+	fail "clients on the reloaded port"
+stat_ge xdp_answered $((_x0 + 10)) ||
+	fail "the reloaded port not answered in XDP: $(stat xdp_answered)"
+echo "ok: a reload moved the program to port 8090"
+
 # A second program on the same interface is refused, and says why.
 write_conf "$WORK/sg2.conf" 8081 auto 1024 \
 	'xdp_interfaces = [ "veth-s" ];'
@@ -107,8 +118,48 @@ wait_for 5 sh -c "[ \$(grep -c 'segment rate low again' \
 	'$WORK/synguard.log') -ge 2 ]" || fail "not off after the ACK flood"
 echo "ok: on under an ACK flood too"
 
+# An interface that goes away takes the program with it, and the log says
+# so; the others keep it.
+S ip link add sgdummy0 type veth peer name sgdummy1 && S ip link set sgdummy0 up ||
+	fail "cannot make a second veth pair"
+kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
+write_conf "$WORK/sg.conf" 8080 auto 1024 \
+	'xdp_interfaces = [ "veth-s", "sgdummy0" ]; xdp_above = 0;'
+start_synguard "$WORK/sg.conf"
+S ip link show dev sgdummy0 | grep -q 'prog/xdp' || fail "not on sgdummy0"
+S ip link del sgdummy0
+wait_for 5 grep -q "sgdummy0 is gone" "$WORK/synguard.log" ||
+	fail "no word of the interface that went"
+C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 10 ||
+	fail "clients after the other interface went"
+xdp_attached || fail "the program left veth-s too"
+echo "ok: an interface that went is said, the rest keep the program"
+
 # SIGKILL: the kernel takes the program off with the daemon's last fd.
 kill -9 "$SG_PID"
 wait_for 5 sh -c "! ip netns exec srv ip link show dev veth-s | grep -q prog/xdp" ||
 	fail "the program stayed on veth-s after SIGKILL"
 echo "ok: off the interface after SIGKILL"
+
+# Refused at start, with a reason: an interface that is not Ethernet, and
+# one with a VLAN on top (its frames would reach the program untagged).
+S ip tuntap add dev sgtun0 mode tun && S ip link set sgtun0 up ||
+	fail "cannot make a tun interface"
+write_conf "$WORK/bad.conf" 8095 auto 1024 'xdp_interfaces = [ "sgtun0" ];'
+sed -i "s|$WORK/control.sock|$WORK/control3.sock|" "$WORK/bad.conf"
+S "$SYNGUARD" -f -c "$WORK/bad.conf" >"$WORK/bad.log" 2>&1 &&
+	fail "started on a tun interface"
+grep -q "sgtun0 is not an Ethernet interface" "$WORK/bad.log" ||
+	{ cat "$WORK/bad.log"; fail "no reason given for the tun interface"; }
+if S ip link add link veth-s name veth-s.5 type vlan id 5 2>/dev/null; then
+	write_conf "$WORK/bad.conf" 8095 auto 1024 \
+		'xdp_interfaces = [ "veth-s" ];'
+	sed -i "s|$WORK/control.sock|$WORK/control3.sock|" "$WORK/bad.conf"
+	S "$SYNGUARD" -f -c "$WORK/bad.conf" >"$WORK/bad.log" 2>&1 &&
+		fail "started on an interface that carries a VLAN"
+	grep -q "veth-s carries VLANs" "$WORK/bad.log" ||
+		{ cat "$WORK/bad.log"; fail "no reason given for the VLAN"; }
+	echo "ok: refused a tun interface and one carrying a VLAN"
+else
+	echo "ok: refused a tun interface (no VLAN support here to try)"
+fi
