@@ -381,11 +381,40 @@ on_xdp_tick(evutil_socket_t fd, short what, void *arg)
 		xdp_refresh(d);
 }
 
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/*
+ * Started with CAP_BPF but not as root (systemd's AmbientCapabilities, for
+ * xdp_interfaces): it served to load the XDP program, and is needed no
+ * more; give it up, ambient, inheritable, effective and permitted.
+ */
+static void
+caps_drop_bpf(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+	uint32_t bit = 1u << (CAP_BPF - 32);
+
+	memset(data, 0, sizeof(data)); /* valgrind knows capget less well */
+	if (syscall(SYS_capget, &hdr, data) == -1 ||
+	    !(data[1].permitted & bit))
+		return;
+	(void)prctl(PR_CAP_AMBIENT_LOWER, CAP_BPF, 0, 0, 0);
+	data[1].effective &= ~bit;
+	data[1].permitted &= ~bit;
+	data[1].inheritable &= ~bit;
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		log_warn("cannot give up CAP_BPF");
+}
+
 /*
  * Started as root: become conf.user, keeping only KEPT_CAPS, and forbid
- * regaining privileges (no_new_privs). Started otherwise (under systemd with
- * User= and AmbientCapabilities=): only no_new_privs. Must run before any
- * thread starts: capabilities are per thread, and threads inherit them.
+ * regaining privileges (no_new_privs). Started otherwise (under systemd
+ * with User= and AmbientCapabilities=): give up CAP_BPF, then
+ * no_new_privs. Must run before any thread starts: capabilities are per
+ * thread, and threads inherit them.
  */
 static void
 privileges_drop(struct sg_daemon *d)
@@ -425,6 +454,8 @@ privileges_drop(struct sg_daemon *d)
 			fatalx("could regain root after dropping it");
 		log_info("running as %s with CAP_NET_RAW, CAP_NET_ADMIN and "
 		    "CAP_NET_BIND_SERVICE only", user);
+	} else {
+		caps_drop_bpf();
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");

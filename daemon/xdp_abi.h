@@ -30,8 +30,8 @@ struct sg_xdp_conf {
 };
 
 /* A burst: SYNs counted on one CPU over windows of 10 ms. It keeps the
- * program answering there for 100 ms, by when the daemon's own rule
- * (every 25 ms) has taken over. */
+ * program answering, on every CPU, for 100 ms, by when the daemon's own
+ * rule (every 25 ms) has taken over. */
 #define SG_XDP_BURST_NS 10000000ULL
 #define SG_XDP_HOT_NS 100000000ULL
 
@@ -63,7 +63,6 @@ struct sg_xdp_if {
 /* Per CPU: SYNs to a listen entry in the current burst window. */
 struct sg_xdp_rate {
 	__u64 win_ns;
-	__u64 hot_until_ns;
 	__u32 n;
 	__u32 pad;
 };

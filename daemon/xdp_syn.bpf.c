@@ -76,6 +76,15 @@ struct {
 	__type(value, struct sg_xdp_rate);
 } sg_rate SEC(".maps");
 
+/* Until when a burst seen on any CPU keeps the program on (all CPUs: a
+ * flood on one must not leave a client's SYN on another to the workers). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sg_hot SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SG_XDP__COUNT);
@@ -280,6 +289,7 @@ make_reply(const struct sg_xdp_conf *c, const struct syn *s, __u16 our_mss,
 	    (s->family == AF_INET6 ? 1220 : 536);
 	__u32 mi = mss_index(peer_mss);
 	__u8 f = OPT_MSS;
+	__u32 len;
 	__u8 *o;
 
 	if (s->flags & OPT_TS) {
@@ -325,35 +335,48 @@ make_reply(const struct sg_xdp_conf *c, const struct syn *s, __u16 our_mss,
 	r->t.b[14] = c->window >> 8;
 	r->t.b[15] = c->window;
 
-	o = r->t.b + 20;
-	o[0] = 2;
-	o[1] = 4;
-	o[2] = our_mss >> 8;
-	o[3] = our_mss;
-	o += 4;
-	if (f & OPT_TS) {
-		o[0] = (f & OPT_SACKOK) ? 4 : 1;
-		o[1] = (f & OPT_SACKOK) ? 2 : 1;
-		o[2] = 8;
-		o[3] = 10;
-		put_be32(o + 4, tsval);
-		put_be32(o + 8, s->tsval);
-		o += 12;
-	} else if (f & OPT_SACKOK) {
-		o[0] = 1;
-		o[1] = 1;
-		o[2] = 4;
-		o[3] = 2;
-		o += 4;
+	/*
+	 * The options as four words after the MSS, each chosen as a value
+	 * and stored at a fixed offset (a pointer that moves, or a store
+	 * whose place depends on a branch, is pointer arithmetic the
+	 * verifier allows only with CAP_PERFMON); past the options, zeros.
+	 */
+	o = r->t.b;
+	put_be32(o + 20, 2u << 24 | 4u << 16 | our_mss);
+	{
+		__u32 ws = 0, w6, w7, w8, w9;
+
+		if (f & OPT_WSCALE)
+			ws = 1u << 24 | 3u << 16 | 3u << 8 |
+			    (c->wscale > 14 ? 14 : c->wscale);
+		if (f & OPT_TS) {
+			w6 = ((f & OPT_SACKOK) ? 0x0402u : 0x0101u) << 16 |
+			    0x080a;
+			w7 = tsval;
+			w8 = s->tsval;
+			w9 = ws;
+			len = 36;
+		} else if (f & OPT_SACKOK) {
+			w6 = 0x01010402;
+			w7 = ws;
+			w8 = 0;
+			w9 = 0;
+			len = 28;
+		} else {
+			w6 = ws;
+			w7 = 0;
+			w8 = 0;
+			w9 = 0;
+			len = 24;
+		}
+		if (f & OPT_WSCALE)
+			len += 4;
+		put_be32(o + 24, w6);
+		put_be32(o + 28, w7);
+		put_be32(o + 32, w8);
+		put_be32(o + 36, w9);
 	}
-	if (f & OPT_WSCALE) {
-		o[0] = 1;
-		o[1] = 3;
-		o[2] = 3;
-		o[3] = c->wscale > 14 ? 14 : c->wscale;
-		o += 4;
-	}
-	r->len = o - r->t.b;
+	r->len = len;
 	r->t.b[12] = (r->len / 4) << 4;
 }
 
@@ -398,72 +421,115 @@ pseudo_sum(const struct syn *s, __u32 l4len)
 }
 
 /*
+ * One byte of the options area, at offset p (a constant once inlined, so
+ * every read is at a fixed offset of the copy, up to 20 + 39 + 9 = 68,
+ * inside its 80 bytes: the verifier lets indexing at a varying offset
+ * through only with CAP_PERFMON). *skip counts the bytes left of the
+ * option read last. Returns 1 to go on, 0 at the end of the options, -1
+ * for a malformed area (codec_parse_options' rules).
+ */
+static __always_inline int
+opt_step(const union tcphdr_copy *hp, struct syn *s, const __u32 p,
+    __u32 optlen, __u32 *skip)
+{
+	__u8 kind, olen;
+
+	if (p >= optlen)
+		return 0;
+	if (*skip > 0) {
+		(*skip)--;
+		return 1;
+	}
+	kind = hp->b[20 + p];
+	if (kind == 0)
+		return 0;
+	if (kind == 1)
+		return 1;
+	if (p + 2 > optlen)
+		return -1;
+	olen = hp->b[20 + p + 1];
+	if (olen < 2 || p + olen > optlen)
+		return -1;
+	switch (kind) {
+	case 2:
+		if (olen != 4)
+			return -1;
+		s->mss = hp->b[20 + p + 2] << 8 | hp->b[20 + p + 3];
+		s->flags |= OPT_MSS;
+		break;
+	case 3:
+		if (olen != 3)
+			return -1;
+		s->wscale = hp->b[20 + p + 2] > 14 ? 14 : hp->b[20 + p + 2];
+		s->flags |= OPT_WSCALE;
+		break;
+	case 4:
+		if (olen != 2)
+			return -1;
+		s->flags |= OPT_SACKOK;
+		break;
+	case 8:
+		if (olen != 10)
+			return -1;
+		s->tsval = (__u32)hp->b[20 + p + 2] << 24 |
+		    hp->b[20 + p + 3] << 16 | hp->b[20 + p + 4] << 8 |
+		    hp->b[20 + p + 5];
+		s->tsecr = (__u32)hp->b[20 + p + 6] << 24 |
+		    hp->b[20 + p + 7] << 16 | hp->b[20 + p + 8] << 8 |
+		    hp->b[20 + p + 9];
+		s->flags |= OPT_TS;
+		break;
+	}
+	*skip = olen - 1;
+	return 1;
+}
+
+#define OPT_STEP(p)                                                    \
+	do {                                                           \
+		int r_ = opt_step(hp, s, (p), optlen, &skip);          \
+		if (r_ <= 0)                                           \
+			return r_;                                     \
+	} while (0)
+#define OPT_STEP4(p)                                                   \
+	do {                                                           \
+		OPT_STEP(p);                                           \
+		OPT_STEP((p) + 1);                                     \
+		OPT_STEP((p) + 2);                                     \
+		OPT_STEP((p) + 3);                                     \
+	} while (0)
+
+/*
  * Parse the options of the header copy (codec_parse_options): later copies
  * override. Returns 0, or -1 for a malformed area. A global function, so
- * the verifier checks it once, not once for every path into it.
+ * the verifier checks it once, not once for every path into it; it finds
+ * the scratch itself (a map value) rather than taking a pointer to it.
  */
 __attribute__((noinline)) int
-sg_parse_options(struct scratch *sc, __u32 doff)
+sg_parse_options(__u32 doff)
 {
+	struct scratch *sc;
 	union tcphdr_copy *hp;
 	struct syn *s;
-	__u32 i;
+	__u32 optlen, skip = 0, zero = 0;
 
+	sc = bpf_map_lookup_elem(&sg_scratch, &zero);
 	if (!sc)
 		return -1;
 	hp = &sc->h;
 	s = &sc->s;
-	if (doff > 60)
+	if (doff < 20 || doff > 60)
 		return -1;
-	i = 20;
-	for (int n = 0; n < 40; n++) {
-		__u8 kind, olen;
-
-		if (i >= doff)
-			break;
-		i &= 63;
-		kind = hp->b[i];
-		if (kind == 0)
-			break;
-		if (kind == 1) {
-			i++;
-			continue;
-		}
-		if (i + 2 > doff)
-			return -1;
-		olen = hp->b[i + 1];
-		if (olen < 2 || i + olen > doff)
-			return -1;
-		switch (kind) {
-		case 2:
-			if (olen != 4)
-				return -1;
-			s->mss = hp->b[i + 2] << 8 | hp->b[i + 3];
-			s->flags |= OPT_MSS;
-			break;
-		case 3:
-			if (olen != 3)
-				return -1;
-			s->wscale = hp->b[i + 2] > 14 ? 14 : hp->b[i + 2];
-			s->flags |= OPT_WSCALE;
-			break;
-		case 4:
-			if (olen != 2)
-				return -1;
-			s->flags |= OPT_SACKOK;
-			break;
-		case 8:
-			if (olen != 10)
-				return -1;
-			s->tsval = (__u32)hp->b[i + 2] << 24 | hp->b[i + 3] << 16 |
-			    hp->b[i + 4] << 8 | hp->b[i + 5];
-			s->tsecr = (__u32)hp->b[i + 6] << 24 | hp->b[i + 7] << 16 |
-			    hp->b[i + 8] << 8 | hp->b[i + 9];
-			s->flags |= OPT_TS;
-			break;
-		}
-		i += olen;
-	}
+	optlen = doff - 20;
+	OPT_STEP4(0);
+	OPT_STEP4(4);
+	OPT_STEP4(8);
+	OPT_STEP4(12);
+	OPT_STEP4(16);
+	OPT_STEP4(20);
+	OPT_STEP4(24);
+	OPT_STEP4(28);
+	OPT_STEP4(32);
+	OPT_STEP4(36);
 	return 0;
 }
 
@@ -494,7 +560,7 @@ read_tcp(void *tcp, void *end, __u32 doff, struct scratch *sc)
 	if (fold(sum) != 0)
 		return -1;
 
-	return sg_parse_options(sc, doff);
+	return sg_parse_options(doff);
 }
 
 /*
@@ -521,7 +587,11 @@ ours(const struct sg_xdp_conf *c, const struct syn *s,
 				return 0;
 		}
 	}
-	*our_mss = s->family == AF_INET ? m->mss4 : m->mss6;
+	/* Both read, then one chosen: a pointer picked by a branch is
+	 * pointer arithmetic the verifier allows only with CAP_PERFMON. */
+	__u16 mss4 = m->mss4, mss6 = m->mss6;
+	asm volatile("" : "+r"(mss4), "+r"(mss6));
+	*our_mss = s->family == AF_INET ? mss4 : mss6;
 	return 1;
 }
 
@@ -531,18 +601,24 @@ reply_csum(const struct syn *s, const struct reply *r)
 {
 	__u64 sum = pseudo_sum(s, r->len);
 
-	for (int i = 0; i < 10; i++) {
-		if (i * 4 >= (int)r->len)
-			break;
+	/* All ten words: past the options they are zero (make_reply). */
+#pragma unroll
+	for (int i = 0; i < 10; i++)
 		sum += r->t.w[i];
-	}
 	return fold(sum);
 }
 
-/* The reply, cookie and checksum included; global, as sg_parse_options. */
+/* The reply, cookie and checksum included; global, as sg_parse_options
+ * (and, as it, finding the scratch and the settings itself). */
 __attribute__((noinline)) int
-sg_make_reply(struct scratch *sc, struct sg_xdp_conf *c, __u32 our_mss)
+sg_make_reply(__u32 our_mss)
 {
+	struct scratch *sc;
+	struct sg_xdp_conf *c;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&sg_scratch, &zero);
+	c = bpf_map_lookup_elem(&sg_conf, &zero);
 	if (!sc || !c)
 		return -1;
 	make_reply(c, &sc->s, our_mss, &sc->r);
@@ -579,6 +655,7 @@ on(const struct sg_xdp_conf *c)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct sg_xdp_rate *r;
+	__u64 *hot;
 	__u32 zero = 0;
 
 	if (now > c->until_ns)
@@ -586,15 +663,20 @@ on(const struct sg_xdp_conf *c)
 	if (c->on)
 		return 1;
 	r = bpf_map_lookup_elem(&sg_rate, &zero);
-	if (!r || c->burst == 0)
+	hot = bpf_map_lookup_elem(&sg_hot, &zero);
+	if (!r || !hot || c->burst == 0)
 		return 0;
+	if (now < *hot)
+		return 1;
 	if (now - r->win_ns >= SG_XDP_BURST_NS) {
 		r->win_ns = now;
 		r->n = 0;
 	}
-	if (++r->n >= c->burst)
-		r->hot_until_ns = now + SG_XDP_HOT_NS;
-	return now < r->hot_until_ns;
+	if (++r->n < c->burst)
+		return 0;
+	/* Written once a burst, not once a SYN: the other CPUs only read. */
+	*hot = now + SG_XDP_HOT_NS;
+	return 1;
 }
 
 /* The part after the IP header, shared by both families: returns the
@@ -634,7 +716,7 @@ answer(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 	if (read_tcp(tcp, end, doff, sc) != 0)
 		goto pass;
 
-	if (sg_make_reply(sc, (struct sg_xdp_conf *)c, our_mss) != 0)
+	if (sg_make_reply(our_mss) != 0)
 		goto pass;
 
 	/* Fit the frame to the reply: the SYN's own Ethernet padding goes,
@@ -643,7 +725,8 @@ answer(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 	newlen = tcp_off + r->len;
 	if (newlen < 60)
 		newlen = 60;
-	if (bpf_xdp_adjust_tail(ctx, (int)newlen - (int)(end - data)) != 0)
+	if (bpf_xdp_adjust_tail(ctx, (int)newlen -
+	    (int)bpf_xdp_get_buff_len(ctx)) != 0)
 		goto pass;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
@@ -702,7 +785,9 @@ on_ipv4(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 	    ip[7] != 0)
 		return XDP_PASS;
 	tot = ip[2] << 8 | ip[3];
-	if (tot < 40 || (void *)(ip + tot) > end)
+	/* The frame's length from the kernel, not by pointer arithmetic,
+	 * which the verifier allows only with CAP_PERFMON. */
+	if (tot < 40 || sizeof(struct ethhdr) + tot > bpf_xdp_get_buff_len(ctx))
 		return XDP_PASS;
 #pragma unroll
 	for (i = 0; i < 20; i += 2)
@@ -782,7 +867,8 @@ on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 	if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP)
 		return XDP_PASS;
 	plen = ip[4] << 8 | ip[5];
-	if (plen < 20 || (void *)(ip + 40 + plen) > end)
+	if (plen < 20 ||
+	    sizeof(struct ethhdr) + 40 + plen > bpf_xdp_get_buff_len(ctx))
 		return XDP_PASS;
 	if (bad6(ip + 8, 1) || bad6(ip + 24, 0))
 		return XDP_PASS;

@@ -141,6 +141,36 @@ wait_for 5 sh -c "! ip netns exec srv ip link show dev veth-s | grep -q prog/xdp
 	fail "the program stayed on veth-s after SIGKILL"
 echo "ok: off the interface after SIGKILL"
 
+# As systemd runs it (User=, AmbientCapabilities= with CAP_BPF): not
+# root, the capabilities ambient; once the program is on, it gives CAP_BPF
+# up and keeps the three it works with, and the program still answers.
+if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+	chmod 0755 "$WORK"
+	mkdir "$WORK/run" && chown nobody "$WORK/run"
+	chmod 0777 "$WORK/echo.sock"
+	write_conf "$WORK/user.conf" 8097 auto 1024 \
+		'xdp_interfaces = [ "veth-s" ]; xdp_above = 0;'
+	sed -i "s|$WORK/control.sock|$WORK/run/control.sock|" "$WORK/user.conf"
+	_caps=+net_raw,+net_admin,+net_bind_service,+bpf
+	ip netns exec srv setpriv --reuid=nobody --regid="$(id -g nobody)" \
+		--clear-groups --inh-caps=$_caps --ambient-caps=$_caps \
+		"$SYNGUARD" -f -c "$WORK/user.conf" >"$WORK/user.log" 2>&1 &
+	_upid=$!
+	bg $_upid
+	wait_for 10 "$SYNGUARDCTL" -s "$WORK/run/control.sock" stats \
+		>/dev/null || { cat "$WORK/user.log"; fail "did not start as nobody"; }
+	_eff=$(awk '/^CapEff/ { print $2 }' /proc/$_upid/status)
+	[ $(((0x$_eff >> 39) & 1)) = 0 ] || fail "kept CAP_BPF: CapEff $_eff"
+	[ $(((0x$_eff >> 12) & 1)) = 1 ] || fail "lost CAP_NET_ADMIN: CapEff $_eff"
+	C python3 "$TOOLS/sgclient.py" echo $SRV4 8097 -n 10 ||
+		fail "clients to the daemon run as nobody"
+	_xa=$("$SYNGUARDCTL" -s "$WORK/run/control.sock" stats |
+		awk '$1 == "xdp_answered" { print $2 }')
+	[ "$_xa" -ge 10 ] || fail "as nobody: xdp_answered $_xa"
+	kill $_upid; wait $_upid 2>/dev/null
+	echo "ok: run as nobody with ambient capabilities, CAP_BPF given up (CapEff $_eff)"
+fi
+
 # Refused at start, with a reason: an interface that is not Ethernet, and
 # one with a VLAN on top (its frames would reach the program untagged).
 S ip tuntap add dev sgtun0 mode tun && S ip link set sgtun0 up ||
