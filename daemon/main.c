@@ -482,6 +482,7 @@ stats_sum(struct sg_daemon *d, struct sg_stats *out, struct sg_gauges *g)
 	if (d->xdp != NULL) {
 		out->xdp_answered = xdp_count(d->xdp, SG_XDP_ANSWERED);
 		out->xdp_passed = xdp_count(d->xdp, SG_XDP_PASSED);
+		out->xdp_dropped = xdp_count(d->xdp, SG_XDP_DROPPED);
 		xdp_runtime(d->xdp, &out->xdp_run_ns, &out->xdp_runs);
 	}
 }

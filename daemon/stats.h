@@ -54,6 +54,9 @@
 	X(xdp_passed, "SYNs to a listen entry the XDP program left to the " \
 		      "workers: it was off (the SYN rate below "            \
 		      "xdp_above), or the SYN was unusual")                  \
+	X(xdp_dropped, "SYNs to a listen entry the XDP program dropped "    \
+		       "while on: from or to an address no SYN may have "   \
+		       "(what the workers count as ip_bad_addr)")            \
 	X(xdp_runs, "frames the XDP program ran on, while BPF run-time "    \
 		    "statistics were on (kernel.bpf_stats_enabled)")         \
 	X(xdp_run_ns, "nanoseconds the XDP program ran, over those "        \

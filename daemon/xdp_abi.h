@@ -72,6 +72,9 @@ enum {
 	SG_XDP_ANSWERED, /* SYNs answered here with a cookie */
 	SG_XDP_PASSED,   /* SYNs to a listen entry left to the daemon: the
 			    program was off, or the SYN was unusual */
+	SG_XDP_DROPPED,  /* SYNs to a listen entry dropped here while on: a
+			    source or destination no SYN may have (the
+			    workers would drop them too, as ip_bad_addr) */
 	SG_XDP__COUNT
 };
 

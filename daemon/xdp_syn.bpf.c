@@ -684,7 +684,7 @@ on(const struct sg_xdp_conf *c)
 static __always_inline int
 answer(struct xdp_md *ctx, const struct sg_xdp_conf *c,
     const struct sg_xdp_if *ifp, struct scratch *sc, __u32 tcp_off,
-    __u32 l4len)
+    __u32 l4len, int bad_addr)
 {
 	struct syn *s = &sc->s;
 	struct reply *r = &sc->r;
@@ -708,6 +708,14 @@ answer(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 		return XDP_PASS;
 	if (!on(c))
 		goto pass;
+	/* A flood's SYNs from addresses no SYN may come from (random
+	 * sources include multicast and broadcast ones): dropped here, as
+	 * the workers would drop them, so that they do not wake a worker
+	 * for each one. */
+	if (bad_addr) {
+		count(SG_XDP_DROPPED);
+		return XDP_DROP;
+	}
 	doff = (tcp[12] >> 4) * 4;
 	/* A header alone: data on a SYN goes to the daemon. */
 	if (doff < 20 || doff != l4len)
@@ -794,14 +802,13 @@ on_ipv4(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 		sum += *(__u16 *)(ip + i);
 	if (fold(sum) != 0)
 		return XDP_PASS;
-	if (bad4(ip + 12) || bad4(ip + 16))
-		return XDP_PASS;
 	__builtin_memset(s, 0, sizeof(*s));
 	s->family = AF_INET;
 	__builtin_memcpy(s->peer_addr, ip + 12, 4);
 	__builtin_memcpy(s->local_addr, ip + 16, 4);
 
-	act = answer(ctx, c, ifp, sc, sizeof(struct ethhdr) + 20, tot - 20);
+	act = answer(ctx, c, ifp, sc, sizeof(struct ethhdr) + 20, tot - 20,
+	    bad4(ip + 12) || bad4(ip + 16));
 	if (act != XDP_TX)
 		return act;
 
@@ -870,14 +877,13 @@ on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 	if (plen < 20 ||
 	    sizeof(struct ethhdr) + 40 + plen > bpf_xdp_get_buff_len(ctx))
 		return XDP_PASS;
-	if (bad6(ip + 8, 1) || bad6(ip + 24, 0))
-		return XDP_PASS;
 	__builtin_memset(s, 0, sizeof(*s));
 	s->family = AF_INET6;
 	__builtin_memcpy(s->peer_addr, ip + 8, 16);
 	__builtin_memcpy(s->local_addr, ip + 24, 16);
 
-	act = answer(ctx, c, ifp, sc, sizeof(struct ethhdr) + 40, plen);
+	act = answer(ctx, c, ifp, sc, sizeof(struct ethhdr) + 40, plen,
+	    bad6(ip + 8, 1) || bad6(ip + 24, 0));
 	if (act != XDP_TX)
 		return act;
 

@@ -358,6 +358,20 @@ check_pass(const uint8_t *in, size_t len)
 	cr_assert_arr_eq(out, in, len, "a passed frame was changed");
 }
 
+/* Run a frame the program must drop: one the engine drops too, for an
+ * address no SYN may have. */
+static void
+check_drop(const uint8_t *in, size_t len)
+{
+	uint8_t out[4096];
+	size_t outlen = sizeof(out);
+	struct sg_segment seg;
+
+	cr_assert_eq(run(in, len, out, &outlen), XDP_DROP);
+	cr_assert_eq(codec_parse(in + ETH_LEN, len - ETH_LEN, SG_LINK_IP,
+	    SG_CSUM_TRUSTED, &seg), SG_R_IP_BAD_ADDR);
+}
+
 /* Rebuild s's frame after fix() changed the IP packet, with checksums
  * made right again unless keep_sums. */
 static void
@@ -466,15 +480,21 @@ Test(xdp, unusual_syns_go_to_the_workers)
 	/* Truncated: the frame ends inside the TCP header. */
 	memcpy(in, base, len);
 	check_pass(in, ETH_LEN + 20 + 12);
-	/* Multicast destination, broadcast source. */
+	/* Multicast destination, broadcast source: dropped (the workers
+	 * would drop them too), and counted. */
 	memcpy(in, base, len);
 	ip[16] = 224;
 	refix_v4(in, len);
-	check_pass(in, len);
+	check_drop(in, len);
 	memcpy(in, base, len);
 	memset(ip + 12, 255, 4);
 	refix_v4(in, len);
+	check_drop(in, len);
+	cr_assert_eq(xdp_count(x, SG_XDP_DROPPED), 2);
+	/* Off, they go on to the workers like any SYN. */
+	cr_assert_eq(xdp_set(x, counter, false, 0), 0);
 	check_pass(in, len);
+	cr_assert_eq(xdp_set(x, counter, true, 0), 0);
 	/* Port 0. */
 	memcpy(in, base, len);
 	put16(tcp, 0);
@@ -516,7 +536,10 @@ Test(xdp, ipv6_extension_headers_go_to_the_workers)
 	check_pass(in, len);
 	len = frame(&s, in, sizeof(in));
 	in[ETH_LEN + 24] = 0xff; /* to a multicast address */
-	check_pass(in, len);
+	check_drop(in, len);
+	len = frame(&s, in, sizeof(in));
+	memset(in + ETH_LEN + 8, 0, 16); /* from :: */
+	check_drop(in, len);
 }
 
 /*
@@ -556,6 +579,13 @@ Test(xdp, mangled_frames_never_make_a_bad_answer)
 		if (act == XDP_PASS) {
 			cr_assert_eq(outlen, n);
 			cr_assert_arr_eq(out, in, n);
+			continue;
+		}
+		if (act == XDP_DROP) {
+			struct sg_segment seg;
+			cr_assert_eq(codec_parse(in + ETH_LEN, n - ETH_LEN,
+			    SG_LINK_IP, SG_CSUM_VERIFY, &seg),
+			    SG_R_IP_BAD_ADDR, "dropped what the engine keeps");
 			continue;
 		}
 		cr_assert_eq(act, XDP_TX, "action %d", act);
