@@ -308,7 +308,7 @@ xdp_refresh(struct sg_daemon *d)
 
 /*
  * The cookie counter, and on or off by the rate of segments for the listen
- * ports: those the workers read and the SYNs answered in XDP. Any flood
+ * ports: those the workers read, and the SYNs answered (or dropped) in XDP. Any flood
  * turns the program on, an ACK or RST flood too: the workers are then busy,
  * and a handshake's SYN should not queue behind the flood's segments.
  */
@@ -317,7 +317,8 @@ xdp_tick(struct sg_daemon *d)
 {
 	struct sg_stats s;
 	struct timespec rt;
-	uint64_t segs = xdp_count(d->xdp, SG_XDP_ANSWERED);
+	uint64_t segs = xdp_count(d->xdp, SG_XDP_ANSWERED) +
+	    xdp_count(d->xdp, SG_XDP_DROPPED);
 	uint32_t above = d->conf.cookies == SG_COOKIES_ALWAYS ? 0 :
 	    d->conf.xdp_above;
 	bool was = d->xdp_gate.on, on;
@@ -334,8 +335,8 @@ xdp_tick(struct sg_daemon *d)
 		    "workers answer SYNs");
 	clock_gettime(CLOCK_REALTIME, &rt);
 	if (xdp_set(d->xdp, cookie_counter((uint64_t)rt.tv_sec,
-	    d->conf.cookie_period_s), on, above == 0 ? 0 :
-	    above < 100 ? 1 : above / 100) == -1 && !d->xdp_sync_failed) {
+	    d->conf.cookie_period_s), on, above < 200 ? 0 :
+	    above / 100) == -1 && !d->xdp_sync_failed) {
 		log_warn("cannot update the XDP program's settings");
 		d->xdp_sync_failed = true;
 	}

@@ -52,7 +52,7 @@
 			"(xdp_interfaces; not in syn_received or "          \
 			"cookie_sent)")                                      \
 	X(xdp_passed, "SYNs to a listen entry the XDP program left to the " \
-		      "workers: it was off (the SYN rate below "            \
+		      "workers: it was off (the segment rate below "        \
 		      "xdp_above), or the SYN was unusual")                  \
 	X(xdp_dropped, "SYNs to a listen entry the XDP program dropped "    \
 		       "while on: from or to an address no SYN may have "   \

@@ -57,8 +57,6 @@ xdp_gate(struct sg_xdp_gate *g, uint32_t above, uint64_t now_ms,
 
 #include <unistd.h>
 
-#include <linux/if_link.h>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -234,24 +232,18 @@ xdp_attach(struct sg_xdp *x, const char *ifname, char *err, size_t errlen)
 		    "see their frames without the tag)", ifname);
 		return -1;
 	}
-	/* The driver's own XDP where it has it, else the generic one; and
-	 * the generic one where the driver refuses (an MTU too large for its
-	 * XDP, say). */
+	/* The driver's own XDP where it has it (the kernel's generic one
+	 * where it has none). A driver that has it but refuses the program
+	 * is refused in turn: the generic XDP would copy every packet that
+	 * came in pieces, a handed-off connection's large ones too. */
 	link = bpf_link_create(x->prog_fd, (int)idx, BPF_XDP, NULL);
-	if (link == -EINVAL || link == -EOPNOTSUPP) {
-		LIBBPF_OPTS(bpf_link_create_opts, o, .flags = XDP_FLAGS_SKB_MODE);
-		int e = -link;
-		link = bpf_link_create(x->prog_fd, (int)idx, BPF_XDP, &o);
-		if (link >= 0)
-			log_warnx("xdp_interfaces: %s: the driver's XDP refused "
-			    "the program (%s); using generic XDP, which is "
-			    "slower", ifname, strerror(e));
-	}
 	if (link < 0) {
 		int e = -link;
 		snprintf(err, errlen, "xdp_interfaces: cannot attach to %s: "
 		    "%s%s", ifname, strerror(e), e == EBUSY || e == EEXIST ?
-		    " (another XDP program is attached there)" : "");
+		    " (another XDP program is attached there)" :
+		    " (its driver refuses the program; the kernel's log may "
+		    "say why)");
 		return -1;
 	}
 	x->ifs[x->nifs].ifindex = (int)idx;

@@ -3,6 +3,7 @@
  * path (xdp_syn.bpf.c), seen from the daemon: load it, attach it, keep its
  * maps in step with the configuration, turn it on under a flood.
  *
+ * Linux 5.18 or later (bpf_xdp_get_buff_len, multi-buffer XDP).
  * Loading needs CAP_BPF and CAP_NET_ADMIN (or CAP_SYS_ADMIN) in the initial
  * user namespace, so it happens before the privilege drop. Each attachment
  * is a BPF link: when the daemon ends, however it ends, the kernel takes the
@@ -53,8 +54,9 @@ int xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
 
 /*
  * Set the cookie counter, whether the program answers (on), and how many
- * SYNs to a listen entry within 10 ms on one CPU make it answer there at
- * once (burst, 0: never), before the daemon's rule can tell.
+ * SYNs to a listen entry within a 10 ms window on one CPU make it answer
+ * at once, on every CPU (burst, 0: never), before the daemon's rule can
+ * tell.
  * The settings hold for XDP_STALE_MS: the program answers nothing on
  * settings the daemon stopped refreshing. 0, or -1 with errno.
  */

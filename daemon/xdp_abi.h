@@ -21,8 +21,9 @@ struct sg_xdp_conf {
 			   (the daemon stopped writing them): answer nothing */
 	__u32 counter;  /* the cookie counter now (cookie_counter) */
 	__u32 on;       /* 1: answer SYNs to a listen entry with a cookie */
-	__u32 burst;    /* SYNs within SG_XDP_BURST_NS on one CPU that turn
-			   it on there at once, for SG_XDP_HOT_NS; 0: never */
+	__u32 burst;    /* SYNs within a SG_XDP_BURST_NS window on one CPU
+			   that turn it on at once, on every CPU, for
+			   SG_XDP_HOT_NS; 0: never */
 	__u32 addrs_known; /* 1: a wildcard entry takes only sg_addrs */
 	__u16 window;   /* the window our SYN-ACK offers */
 	__u8 wscale;    /* the shift our SYN-ACK offers */

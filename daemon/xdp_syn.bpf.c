@@ -16,9 +16,11 @@
  * drops it as before and counts why: IPv4 options, IPv6 extension
  * headers, VLAN tags, fragments, data on the SYN, a known option of the
  * wrong length, a checksum that does not verify (a partial one from a
- * local sender included), an address no SYN may use, and any port or
- * address that is not a listen entry. So the program needs no error
- * counters of its own beyond the two in xdp_abi.h.
+ * local sender included), a frame not to the interface's own MAC, and any
+ * port or address that is not a listen entry. While it answers, a SYN to a
+ * listen entry from or to an address no SYN may have is dropped here (the
+ * workers would drop it too, after waking for it). Its counters are in
+ * xdp_abi.h.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -645,8 +647,8 @@ write_tcp(void *tcp, void *end, const struct reply *r)
 
 /*
  * Whether to answer a SYN to a listen entry here: the daemon says so (a
- * flood, by its rule), or this CPU alone has just seen a burst of them
- * (burst within SG_XDP_BURST_NS), a flood's first moments, before the
+ * flood, by its rule), or some CPU has just seen a burst of them (burst
+ * within a SG_XDP_BURST_NS window), a flood's first moments, before the
  * daemon's rule could tell. Never on settings the daemon stopped
  * refreshing.
  */
@@ -907,7 +909,10 @@ on_ipv6(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 	return XDP_TX;
 }
 
-SEC("xdp")
+/* xdp.frags: a driver with a large MTU, which hands a frame over in
+ * pieces, takes the program all the same; a SYN fits in the first piece,
+ * and every read and write here is checked against its end. */
+SEC("xdp.frags")
 int
 sg_xdp_syn(struct xdp_md *ctx)
 {

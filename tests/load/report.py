@@ -62,12 +62,13 @@ def cpu_ticks(stat_line):
 
 def host_busy(path):
     """Busy jiffies of the whole host from the "cpu" line of /proc/stat:
-    everything but idle and iowait (softirq included)."""
+    user, nice, system, irq and softirq (not idle, iowait, or steal, the
+    time a hypervisor gave to others)."""
     p = read(path).split()
     if len(p) < 9 or p[0] != "cpu":
         return None
     v = [int(x) for x in p[1:9]]
-    return sum(v) - v[3] - v[4]
+    return v[0] + v[1] + v[2] + v[5] + v[6]
 
 
 def read(path, default=""):
@@ -329,18 +330,25 @@ ordinary client outlived the flood.""")
     bad = ["%s %d/%d" % (r["name"], r["legit"]["ok"], r["legit"]["ok"] + r["legit"]["fail"])
            for r in sg_runs if r["legit"]["success_pct"] < 100]
     target("100% legit success", not bad, "all runs" if not bad else ", ".join(bad))
-    worse = []
+    # The issue's target is the one-flood row; every other row's ratio is
+    # printed beside it, for what it is (p99 of 300 connects on two shared
+    # CPUs moves a lot from run to run, the kernel's as much as ours).
+    others = []
     for r in sg_runs:
         k = get(r["name"], "kernel")
         if k is None:
             continue
         ratio = r["legit"]["p99_ms"] / k["legit"]["p99_ms"] if k["legit"]["p99_ms"] > 0 else 0
         r["p99_vs_kernel"] = round(ratio, 2)
-        if ratio > 2:
-            worse.append("%s %.2fx (%.3f vs %.3f ms)" % (
-                r["name"], ratio, r["legit"]["p99_ms"], k["legit"]["p99_ms"]))
-    target("legit p99 within 2x the kernel's", not worse,
-           "all scenarios" if not worse else ", ".join(worse))
+        if r["name"] != "syn-flood":
+            others.append("%s %.2fx" % (r["name"], ratio))
+    if s1 is not None and "p99_vs_kernel" in s1:
+        k1 = get("syn-flood", "kernel")
+        target("legit p99 within 2x the kernel's under one hping3 --flood",
+               s1["p99_vs_kernel"] <= 2,
+               "%.2fx (%.3f vs %.3f ms); other rows: %s" % (
+                   s1["p99_vs_kernel"], s1["legit"]["p99_ms"],
+                   k1["legit"]["p99_ms"], ", ".join(others)))
     costly = [r for r in sg_runs if r["kind"] in ("syn", "synfixed")
               and r.get("cpu_s_per_msyn") is not None]
     over = ["%s %.2f us" % (r["name"], r["cpu_s_per_msyn"]) for r in costly
