@@ -259,6 +259,9 @@ whole host's busy CPU time (every process, softirq included: hping3 and the
 client too) per packet veth-s received, the same measure for both targets.
 RSS: VmHWM. busy%: synguard's busiest thread, share of one CPU. *: the
 ordinary client outlived the flood.""")
+    if os.environ.get("BENCH_KERNEL_XDP_PASS") == "1":
+        print("The kernel's runs had an XDP program that passes everything on "
+              "veth-s: both targets received through the veth's NAPI path.")
     if os.environ.get("BENCH_XDP") == "1":
         print("synguard ran its XDP program on veth-s (xdp_interfaces, "
               "xdp_above at its default): above 20,000 segments/s for its "
@@ -379,7 +382,8 @@ ordinary client outlived the flood.""")
     env = {k: os.environ.get(k) for k in (
         "FLOOD_SECS", "FLOOD_RATES", "LEGIT_N", "LEGIT_C", "RSS_SECS",
         "UPLOAD_MIB", "BENCH_WORKERS", "BENCH_QUEUE", "KERNEL_BACKLOG",
-        "FLOOD_CLIENT_DROP", "BENCH_XDP", "BENCH_CONF")}
+        "FLOOD_CLIENT_DROP", "BENCH_XDP", "BENCH_CONF",
+        "BENCH_KERNEL_XDP_PASS")}
     res = {"settings": env, "runs": runs, "rss": rss, "upload": up,
            "targets": targets}
     with open(out, "w") as f:
