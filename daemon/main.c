@@ -308,9 +308,10 @@ xdp_refresh(struct sg_daemon *d)
 
 /*
  * The cookie counter, and on or off by the rate of segments for the listen
- * ports: those the workers read, and the SYNs answered (or dropped) in XDP. Any flood
- * turns the program on, an ACK or RST flood too: the workers are then busy,
- * and a handshake's SYN should not queue behind the flood's segments.
+ * ports: those the workers read, and the SYNs answered (or dropped) in
+ * XDP. Any flood turns the program on, an ACK or RST flood too: the
+ * workers are then busy, and a handshake's SYN should not queue behind the
+ * flood's segments.
  */
 static void
 xdp_tick(struct sg_daemon *d)
