@@ -139,6 +139,9 @@ echo "ok: an interface that went is said, the rest keep the program"
 kill -9 "$SG_PID"
 wait_for 5 sh -c "! ip netns exec srv ip link show dev veth-s | grep -q prog/xdp" ||
 	fail "the program stayed on veth-s after SIGKILL"
+# Its listening sockets can outlive the link for a moment: until it is
+# reaped, a new daemon may find the port taken.
+wait "$SG_PID" 2>/dev/null
 echo "ok: off the interface after SIGKILL"
 
 # As systemd runs it (User=, AmbientCapabilities= with CAP_BPF): not
