@@ -1249,6 +1249,15 @@ net_ifhwaddr(int ifindex, uint8_t mac[6])
 	return type;
 }
 
+uint16_t
+net_mss(int mtu, int family)
+{
+	int hdrs = family == AF_INET ? 40 : 60;
+	int mss = (mtu > hdrs + 88 ? mtu : 1500) - hdrs;
+
+	return mss > 65535 ? 65535 : (uint16_t)mss;
+}
+
 int
 net_ifmtu(int ifindex)
 {

@@ -217,6 +217,12 @@ int net_local_addrs(struct sg_addrset *set);
 /* The MTU of an interface (cached by the caller); -1 on error. */
 int net_ifmtu(int ifindex);
 
+/* The MSS to offer over an MTU, as the kernel's advmss: the MTU less the
+ * IP and TCP headers of family, at most 65535; an MTU that could not be
+ * read (-1) or is too small to be true is taken as 1500. The workers and
+ * the XDP program must offer the same. */
+uint16_t net_mss(int mtu, int family);
+
 /* An interface's link-layer address (its first 6 bytes) and its type
  * (ARPHRD_ETHER, ARPHRD_LOOPBACK, ...), or -1 with errno. */
 int net_ifhwaddr(int ifindex, uint8_t mac[6]);

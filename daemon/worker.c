@@ -131,22 +131,19 @@ clock_read(struct sg_clock *c)
 	c->real_s = (uint64_t)ts.tv_sec;
 }
 
-/* The MSS to offer on an interface: its MTU less the IP and TCP headers,
- * as the kernel's advmss does. */
+/* The MSS to offer on an interface (net_mss), its MTU read again after
+ * MTU_TTL_MS. */
 static uint16_t
 our_mss(struct sg_worker *w, int ifindex, int family)
 {
 	struct mtu_slot *s = &w->mtu[(unsigned)ifindex % MTU_SLOTS];
-	int hdrs = family == AF_INET ? 40 : 60;
 
 	if (s->ifindex != ifindex || w->now.mono_ms - s->fetched_ms > MTU_TTL_MS) {
-		int mtu = net_ifmtu(ifindex);
 		s->ifindex = ifindex;
-		s->mtu = mtu > hdrs + 88 ? mtu : 1500;
+		s->mtu = net_ifmtu(ifindex);
 		s->fetched_ms = w->now.mono_ms;
 	}
-	int mss = s->mtu - hdrs;
-	return mss > 65535 ? 65535 : (uint16_t)mss;
+	return net_mss(s->mtu, family);
 }
 
 /* Say why an interface's AF_XDP socket could not be had (the sender says

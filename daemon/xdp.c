@@ -318,15 +318,6 @@ addr_keep(const void *key, const void *arg)
 	return false;
 }
 
-/* The MSS to offer over an MTU, as the workers' our_mss(). */
-static uint16_t
-our_mss(int mtu, int hdrs)
-{
-	int mss = (mtu > hdrs + 88 ? mtu : 1500) - hdrs;
-
-	return mss > 65535 ? 65535 : (uint16_t)mss;
-}
-
 int
 xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
     const struct sg_addrset *local, uint16_t window, uint8_t wscale)
@@ -374,8 +365,8 @@ xdp_sync(struct sg_xdp *x, const struct sg_config *conf,
 			(void)bpf_map_delete_elem(x->ifs_fd, &idx);
 			continue;
 		}
-		m.mss4 = our_mss(mtu, 40);
-		m.mss6 = our_mss(mtu, 60);
+		m.mss4 = net_mss(mtu, AF_INET);
+		m.mss6 = net_mss(mtu, AF_INET6);
 		if (bpf_map_update_elem(x->ifs_fd, &idx, &m, BPF_ANY) != 0)
 			rc = -1;
 	}
