@@ -306,6 +306,13 @@ xdp_refresh(struct sg_daemon *d)
 	}
 }
 
+/* xdp_above as it applies: 0 (always on) with cookies = "always". */
+static uint32_t
+xdp_above(const struct sg_config *conf)
+{
+	return conf->cookies == SG_COOKIES_ALWAYS ? 0 : conf->xdp_above;
+}
+
 /*
  * The cookie counter, and on or off by the rate of segments for the listen
  * ports: those the workers read, and the SYNs answered (or dropped) in
@@ -320,8 +327,7 @@ xdp_tick(struct sg_daemon *d)
 	struct timespec rt;
 	uint64_t segs = xdp_count(d->xdp, SG_XDP_ANSWERED) +
 	    xdp_count(d->xdp, SG_XDP_DROPPED);
-	uint32_t above = d->conf.cookies == SG_COOKIES_ALWAYS ? 0 :
-	    d->conf.xdp_above;
+	uint32_t above = xdp_above(&d->conf);
 	bool was = d->xdp_gate.on, on;
 
 	for (unsigned i = 0; i < d->nworkers; i++) {
@@ -366,8 +372,7 @@ xdp_start(struct sg_daemon *d)
 	xdp_refresh(d);
 	log_info("XDP program attached to %u interface%s; it answers SYNs "
 	    "%s", d->conf.nxdp, d->conf.nxdp == 1 ? "" : "s",
-	    d->conf.cookies == SG_COOKIES_ALWAYS || d->conf.xdp_above == 0 ?
-	    "always" : "above xdp_above");
+	    xdp_above(&d->conf) == 0 ? "always" : "above xdp_above");
 }
 
 /* Every XDP_TICK_MS: the above, and now and then the maps. */
