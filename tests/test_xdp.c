@@ -142,9 +142,11 @@ frame(const struct sg_test_seg *s, uint8_t *buf, size_t len)
 	return ETH_LEN + n;
 }
 
-/* Run the program on a frame; the action, and the frame after it. */
+/* Run the program repeat times in a row on a frame (one system call);
+ * the last run's action, and the frame after it. */
 static int
-run(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen)
+run_n(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
+    uint32_t repeat)
 {
 	struct xdp_md md = {0};
 	LIBBPF_OPTS(bpf_test_run_opts, o);
@@ -158,10 +160,18 @@ run(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen)
 	o.data_size_out = (uint32_t)*outlen;
 	o.ctx_in = &md;
 	o.ctx_size_in = sizeof(md);
+	o.repeat = repeat;
 	err = bpf_prog_test_run_opts(xdp_prog_fd(x), &o);
 	cr_assert_eq(err, 0, "test_run: %s", strerror(-err));
 	*outlen = o.data_size_out;
 	return (int)o.retval;
+}
+
+/* Run the program once on a frame. */
+static int
+run(const uint8_t *in, size_t len, uint8_t *out, size_t *outlen)
+{
+	return run_n(in, len, out, outlen, 1);
 }
 
 /* What the engine sends for the same SYN, in cookies = "always". */
@@ -660,31 +670,17 @@ Test(xdp, a_burst_on_one_cpu_turns_it_on_at_once_on_all)
 {
 	struct sg_test_seg s = syn_seg(AF_INET);
 	uint8_t in[256], out[4096];
-	size_t len = frame(&s, in, sizeof(in)), outlen;
-	LIBBPF_OPTS(bpf_test_run_opts, o);
-	struct xdp_md md = {0};
+	size_t len = frame(&s, in, sizeof(in)), outlen = sizeof(out);
 
 	/* Off, but 3 SYNs within 10 ms turn it on: the same SYN run twice
 	 * in one call goes on, three times is answered. */
 	cr_assert_eq(xdp_set(x, counter, false, 3), 0);
-	md.ingress_ifindex = if_nametoindex("lo");
-	md.data_end = (uint32_t)len;
-	o.data_in = in;
-	o.data_size_in = (uint32_t)len;
-	o.data_out = out;
-	o.data_size_out = sizeof(out);
-	o.ctx_in = &md;
-	o.ctx_size_in = sizeof(md);
-	o.repeat = 2;
-	cr_assert_eq(bpf_prog_test_run_opts(xdp_prog_fd(x), &o), 0);
-	cr_assert_eq(o.retval, XDP_PASS);
+	cr_assert_eq(run_n(in, len, out, &outlen, 2), XDP_PASS);
 	/* A new window: the count starts again. */
 	struct timespec ms = {0, 11000000};
 	nanosleep(&ms, NULL);
-	o.repeat = 3;
-	o.data_size_out = sizeof(out);
-	cr_assert_eq(bpf_prog_test_run_opts(xdp_prog_fd(x), &o), 0);
-	cr_assert_eq(o.retval, XDP_TX);
+	outlen = sizeof(out);
+	cr_assert_eq(run_n(in, len, out, &outlen, 3), XDP_TX);
 	/* And it stays on for a while, for a single SYN, on this CPU and on
 	 * another (a client's SYN need not come in where the flood does). */
 	outlen = sizeof(out);
@@ -712,10 +708,8 @@ Test(xdp, a_burst_on_one_cpu_turns_it_on_at_once_on_all)
 	teardown();
 	setup();
 	cr_assert_eq(xdp_set(x, counter, false, 0), 0);
-	o.repeat = 100;
-	o.data_size_out = sizeof(out);
-	cr_assert_eq(bpf_prog_test_run_opts(xdp_prog_fd(x), &o), 0);
-	cr_assert_eq(o.retval, XDP_PASS);
+	outlen = sizeof(out);
+	cr_assert_eq(run_n(in, len, out, &outlen, 100), XDP_PASS);
 }
 
 /* The on/off rule, alone. */
