@@ -207,6 +207,21 @@ open_xdp() {
 		fail "SYN-ACKs did not leave through AF_XDP: tx_xdp $(stat tx_xdp)"
 }
 
+# xdp_client: make the client's end of the pair take what an XDP program
+# on the server's end answers: full checksums, as on a wire (a local
+# sender's partial ones go to the workers), and an XDP program of its own
+# (one that passes everything), without which a veth drops the frames its
+# peer sends back with XDP_TX.
+xdp_client() {
+	C ethtool -K veth-c tx off >/dev/null &&
+	C ip link set dev veth-c xdp obj "$XDP_PASS_OBJ" sec xdp ||
+		fail "cannot prepare veth-c for the XDP program"
+}
+
+# xdp_on IF / xdp_off IF: whether server interface IF has an XDP program.
+xdp_on() { S ip link show dev "$1" | grep -q 'prog/xdp'; }
+xdp_off() { ! xdp_on "$1"; }
+
 # field OUTPUT NAME: the figure after NAME in a tool's output line.
 field() { echo "$1" | awk -v n="$2" '{ for (i = 1; i < NF; i++) if ($i == n) print $(i + 1) }'; }
 

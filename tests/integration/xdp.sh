@@ -17,22 +17,14 @@ can_bpf || { echo "SKIP: needs root with CAP_BPF (loading an XDP program)"; exit
 SG_SANDBOX_ROOT=1 sandbox "$@"
 can_bpf || { echo "SKIP: the sandbox kept no CAP_BPF"; exit 77; }
 topology
-# On a wire every segment carries its full checksum; a local sender's
-# would be partial (checksum offload), which the program leaves to the
-# workers. And a veth takes its peer's XDP_TX frames only while it runs
-# an XDP program itself.
-C ethtool -K veth-c tx off >/dev/null || fail "ethtool on veth-c"
-C ip link set dev veth-c xdp obj "$XDP_PASS_OBJ" sec xdp ||
-	fail "cannot attach the pass program to veth-c"
+xdp_client
 start_echo echo
-
-xdp_attached() { S ip link show dev veth-s | grep -q 'prog/xdp'; }
 
 # 1. Always on (xdp_above = 0): every SYN is answered in the receive path.
 write_conf "$WORK/sg.conf" 8080 auto 1024 \
 	'xdp_interfaces = [ "veth-s" ]; xdp_above = 0;'
 start_synguard "$WORK/sg.conf"
-xdp_attached || fail "no XDP program on veth-s"
+xdp_on veth-s || fail "no XDP program on veth-s"
 grep -q "XDP program attached to 1 interface; it answers SYNs always" \
 	"$WORK/synguard.log" || fail "no start-up line about the XDP program"
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 50 -c 5 ||
@@ -65,12 +57,12 @@ if S "$SYNGUARD" -f -c "$WORK/sg2.conf" >"$WORK/second.log" 2>&1; then
 fi
 grep -q "cannot attach to veth-s" "$WORK/second.log" ||
 	{ cat "$WORK/second.log"; fail "no clear error for a taken interface"; }
-xdp_attached || fail "the refused daemon took the first one's program off"
+xdp_on veth-s || fail "the refused daemon took the first one's program off"
 echo "ok: a second program on veth-s refused: $(grep -o 'cannot attach.*' "$WORK/second.log" | head -1)"
 
 # A clean stop takes the program off.
 kill "$SG_PID"
-wait_for 5 sh -c "! ip netns exec srv ip link show dev veth-s | grep -q prog/xdp" ||
+wait_for 5 xdp_off veth-s ||
 	fail "the program stayed on veth-s after the daemon stopped"
 wait "$SG_PID" 2>/dev/null
 
@@ -126,18 +118,18 @@ kill "$SG_PID"; wait "$SG_PID" 2>/dev/null
 write_conf "$WORK/sg.conf" 8080 auto 1024 \
 	'xdp_interfaces = [ "veth-s", "sgdummy0" ]; xdp_above = 0;'
 start_synguard "$WORK/sg.conf"
-S ip link show dev sgdummy0 | grep -q 'prog/xdp' || fail "not on sgdummy0"
+xdp_on sgdummy0 || fail "not on sgdummy0"
 S ip link del sgdummy0
 wait_for 5 grep -q "sgdummy0 is gone" "$WORK/synguard.log" ||
 	fail "no word of the interface that went"
 C python3 "$TOOLS/sgclient.py" echo $SRV4 8080 -n 10 ||
 	fail "clients after the other interface went"
-xdp_attached || fail "the program left veth-s too"
+xdp_on veth-s || fail "the program left veth-s too"
 echo "ok: an interface that went is said, the rest keep the program"
 
 # SIGKILL: the kernel takes the program off with the daemon's last fd.
 kill -9 "$SG_PID"
-wait_for 5 sh -c "! ip netns exec srv ip link show dev veth-s | grep -q prog/xdp" ||
+wait_for 5 xdp_off veth-s ||
 	fail "the program stayed on veth-s after SIGKILL"
 # Its listening sockets can outlive the link for a moment: until it is
 # reaped, a new daemon may find the port taken.

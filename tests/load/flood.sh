@@ -131,17 +131,13 @@ S sysctl -qw net.ipv4.tcp_syncookies=1 \
 	net.ipv4.tcp_max_syn_backlog="$KERNEL_BACKLOG" \
 	net.core.somaxconn="$KERNEL_BACKLOG" || fail "sysctl in srv"
 
-# With the XDP program: the client's segments carry full checksums, as on
-# a wire (a local sender's partial ones go to the workers), and its veth
-# runs an XDP program of its own (one that passes everything), without
-# which a veth drops the frames its peer sends back with XDP_TX. Both
-# targets run on the same pair. The kernel's BPF run-time statistics are
-# on for the bench (bpfstats.py), so the program's own cost is counted.
+# With the XDP program: the client's end set up to take its answers
+# (xdp_client, lib.sh), for both targets, which run on the same pair. The
+# kernel's BPF run-time statistics are on for the bench (bpfstats.py), so
+# the program's own cost is counted.
 XDP_CONF=""
 if [ "$BENCH_XDP" = 1 ]; then
-	C ethtool -K veth-c tx off >/dev/null &&
-	C ip link set dev veth-c xdp obj "$XDP_PASS_OBJ" sec xdp ||
-		fail "cannot prepare veth-c for the XDP program"
+	xdp_client
 	python3 "$HERE/bpfstats.py" >"$WORK/bpfstats.log" 2>&1 &
 	bg $!
 	wait_for 5 grep -q on "$WORK/bpfstats.log" ||
