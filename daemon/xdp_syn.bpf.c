@@ -109,6 +109,7 @@ struct syn {
 	__u16 mss;
 	__u8 wscale;
 	__u8 flags;
+	__u64 now_ns;     /* the clock, read once a SYN */
 };
 
 /* The reply's TCP header, built on the side. */
@@ -251,7 +252,7 @@ tsval_now(const struct sg_xdp_conf *c, const struct syn *s)
 
 	__builtin_memcpy(m.b, s, 40);
 	off = (__u32)siphash(c->ik0, c->ik1, m.w, 5, last) & 0x1fffffffu;
-	return (__u32)(bpf_ktime_get_ns() / 1000000) + off;
+	return (__u32)(s->now_ns / 1000000) + off;
 }
 
 /* cookie.c's tables and rounding. */
@@ -653,9 +654,8 @@ write_tcp(void *tcp, void *end, const struct reply *r)
  * refreshing.
  */
 static __always_inline int
-on(const struct sg_xdp_conf *c)
+on(const struct sg_xdp_conf *c, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
 	struct sg_xdp_rate *r;
 	__u64 *hot;
 	__u32 zero = 0;
@@ -708,7 +708,8 @@ answer(struct xdp_md *ctx, const struct sg_xdp_conf *c,
 		return XDP_PASS;
 	if (!ours(c, s, ifp, &our_mss))
 		return XDP_PASS;
-	if (!on(c))
+	s->now_ns = bpf_ktime_get_ns();
+	if (!on(c, s->now_ns))
 		goto pass;
 	/* A flood's SYNs from addresses no SYN may come from (random
 	 * sources include multicast and broadcast ones): dropped here, as
